@@ -1,0 +1,106 @@
+"""Seeding, device selection and the fast/full budget switch.
+
+Every notebook starts with the same few lines::
+
+    from aigc_lessons.core import setup
+    device, budget = setup(seed=0)
+
+``budget.pick(full=..., fast=...)`` chooses a setting: the fast one when the
+environment variable ``AIGC_LESSONS_FAST`` is ``1`` (the test suite and CI set
+it), the full one otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+FAST_ENV = "AIGC_LESSONS_FAST"
+
+T = TypeVar("T")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and CUDA); return a seeded torch generator.
+
+    Example:
+        >>> g = seed_everything(0)
+        >>> int(torch.randint(0, 10, (1,), generator=g))
+        4
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return torch.Generator().manual_seed(seed)
+
+
+def get_device(device: str | torch.device = "auto") -> torch.device:
+    """Resolve ``"auto"`` to CUDA when available, else CPU; pass other names through.
+
+    Example:
+        >>> get_device("cpu")
+        device(type='cpu')
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device={device!r} was requested but CUDA is not available on this machine; "
+            "use device='auto' or device='cpu'."
+        )
+    return resolved
+
+
+def is_fast() -> bool:
+    """True when ``AIGC_LESSONS_FAST`` is set to a true value (1, true, yes)."""
+    return os.environ.get(FAST_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Chooses between the full setting and the fast setting used by tests and CI."""
+
+    fast: bool
+
+    @property
+    def name(self) -> str:
+        return "fast" if self.fast else "full"
+
+    def pick(self, full: T, fast: T) -> T:
+        """Return ``fast`` in fast mode, ``full`` otherwise.
+
+        Example:
+            >>> Budget(fast=True).pick(full=20, fast=1)
+            1
+        """
+        return fast if self.fast else full
+
+    def __str__(self) -> str:
+        return f"{self.name} mode (set {FAST_ENV}=1 for fast, unset it for full)"
+
+
+def get_budget() -> Budget:
+    """The budget selected by the environment (see :func:`is_fast`)."""
+    return Budget(fast=is_fast())
+
+
+def setup(seed: int = 0, device: str = "auto", quiet: bool = False) -> tuple[torch.device, Budget]:
+    """The first lines of every notebook: seed, pick the device and the budget.
+
+    Example:
+        >>> device, budget = setup(seed=0, device="cpu", quiet=True)
+    """
+    seed_everything(seed)
+    resolved = get_device(device)
+    budget = get_budget()
+    if not quiet:
+        print(f"device: {resolved} | {budget} | seed: {seed} | torch {torch.__version__}")
+    return resolved, budget
