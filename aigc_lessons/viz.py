@@ -23,7 +23,7 @@ def image_grid(
 
     Example:
         >>> image_grid(torch.zeros(4, 1, 28, 28), nrow=2).shape
-        torch.Size([60, 60])
+        torch.Size([62, 62])
     """
     if images.dim() != 4:
         raise ValueError(f"image_grid expects (N, C, H, W) images, got shape {tuple(images.shape)}")
