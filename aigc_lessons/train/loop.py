@@ -43,6 +43,27 @@ class History:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def to_dict(self) -> dict:
+        """The rows and the training time as plain JSON-ready data (snapshots are images: not included).
+
+        Checkpoints store this, so that a resumed run continues the same history.
+
+        Example:
+            >>> History(rows=[{"epoch": 1, "step": 2, "loss": 0.5}], seconds=1.5).to_dict()
+            {'rows': [{'epoch': 1, 'step': 2, 'loss': 0.5}], 'seconds': 1.5}
+        """
+        return {"rows": [dict(row) for row in self.rows], "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "History":
+        """Inverse of :meth:`to_dict`.
+
+        Example:
+            >>> History.from_dict({"rows": [{"epoch": 1, "step": 2, "loss": 0.5}], "seconds": 1.5}).series("loss")
+            [0.5]
+        """
+        return cls(rows=[dict(row) for row in data.get("rows", [])], seconds=float(data.get("seconds", 0.0)))
+
 
 StepFn = Callable[[tuple[torch.Tensor, ...]], dict[str, torch.Tensor]]
 

@@ -1,0 +1,10 @@
+# Sourced by scripts/book.sh and scripts/test.sh: create .venv and install the package with its extras.
+# PYTHON picks the interpreter (default python3, 3.10 or newer; the book is tested on 3.11).
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    echo "== creating .venv with $($PYTHON --version 2>&1)"
+    "$PYTHON" -m venv .venv || { echo "could not create a virtual environment with $PYTHON" >&2; exit 1; }
+fi
+echo "== installing aigc-lessons with the book and test extras (a few minutes the first time)"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[book,test]" \
+    || { echo "pip install failed: check that a package index is reachable (pip config list)" >&2; exit 1; }
