@@ -8,3 +8,9 @@ fi
 echo "== installing aigc-lessons with the book and test extras (a few minutes the first time)"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[book,test]" \
     || { echo "pip install failed: check that a package index is reachable (pip config list)" >&2; exit 1; }
+# Offline mirror: when AIGC_LESSONS_DATA is unset and a data folder sits beside the
+# checkout (../shared/data/MNIST/raw, as on the project's build machines), use it.
+if [ -z "${AIGC_LESSONS_DATA:-}" ] && [ -d ../shared/data/MNIST/raw ]; then
+    export AIGC_LESSONS_DATA="$(cd ../shared/data && pwd)"
+    echo "== using the local data mirror AIGC_LESSONS_DATA=$AIGC_LESSONS_DATA"
+fi
