@@ -1,0 +1,382 @@
+"""Run every benchmark and write ``benchmarks/RESULTS.md``.
+
+    .venv/bin/python benchmarks/run.py                  # everything (about 30 minutes on 2 CPU cores)
+    .venv/bin/python benchmarks/run.py --quick          # tiny budgets: proves each benchmark runs
+    .venv/bin/python benchmarks/run.py --only throughput import
+
+Benchmarks are measurements, not tests: the figures live in RESULTS.md, written
+by the run itself with the date and the machine. The test suite runs this file
+with ``--quick`` once to prove that every benchmark still works.
+
+What is compared (see the README in this folder):
+
+- *throughput*: the package's trainers (data as tensors on the device,
+  ``TensorBatches``, one host sync per logging step) against a reference loop
+  in the style of the source articles' MNIST project (torchvision ``MNIST``
+  dataset, ``ToTensor``/``Normalize`` transforms, a ``DataLoader`` with batch
+  64, ``loss.item()`` on every step), for the same model and the same number
+  of training images;
+- *time to quality*: wall-clock time until the VAE reaches a stated test
+  negative ELBO;
+- *notebooks*: time of every notebook in the table of contents in fast mode;
+- *import*: ``import aigc_lessons`` and ``aigc-lessons --help``;
+- *gpu*: eager float32, automatic mixed precision and ``torch.compile`` (only
+  when CUDA is available).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+sys.path.insert(0, str(ROOT))
+
+from aigc_lessons.core import get_device, seed_everything  # noqa: E402
+from aigc_lessons.data import load_mnist, verify_mnist  # noqa: E402
+
+
+@dataclass
+class Section:
+    """One benchmark's results: a title, a note on the method, and a Markdown table."""
+
+    title: str
+    note: str
+    header: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        lines = [f"## {self.title}", "", self.note, "", "| " + " | ".join(self.header) + " |",
+                 "|" + "---|" * len(self.header)]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The reference: a training loop as the source articles' MNIST project writes it.
+# ---------------------------------------------------------------------------------------------
+
+def reference_loader(batch_size: int, value_range: tuple[float, float]):
+    """A torchvision MNIST ``DataLoader`` with per-image transforms, as in most tutorials."""
+    from torchvision import datasets, transforms
+
+    # torchvision reads the extracted files from <root>/MNIST/raw; extract a private copy
+    # of the verified archives (the shared data folder may be read-only).
+    work = Path(tempfile.mkdtemp(prefix="aigc-bench-"))
+    raw = work / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for path in verify_mnist().values():
+        shutil.copy(path, raw / path.name)
+    steps = [transforms.ToTensor()]
+    if value_range == (-1, 1):
+        steps.append(transforms.Normalize((0.5,), (0.5,)))
+    dataset = datasets.MNIST(work, train=True, download=True, transform=transforms.Compose(steps))
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True)
+
+
+def reference_gan_epoch(generator, discriminator, loader, images_wanted: int, device) -> tuple[int, float]:
+    """Tutorial-style GAN loop: labels built per step, ``.item()`` per step. Returns (images, seconds)."""
+    opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    losses_d, losses_g, seen = [], [], 0
+    started = time.perf_counter()
+    while seen < images_wanted:
+        for real, _ in loader:
+            real = real.to(device)
+            batch = real.size(0)
+            ones, zeros = torch.ones(batch, device=device), torch.zeros(batch, device=device)
+            fake = generator(torch.randn(batch, generator.latent_dim, device=device))
+            loss_d = (F.binary_cross_entropy_with_logits(discriminator(real), ones)
+                      + F.binary_cross_entropy_with_logits(discriminator(fake.detach()), zeros))
+            opt_d.zero_grad()
+            loss_d.backward()
+            opt_d.step()
+            loss_g = F.binary_cross_entropy_with_logits(discriminator(fake), ones)
+            opt_g.zero_grad()
+            loss_g.backward()
+            opt_g.step()
+            losses_d.append(loss_d.item())
+            losses_g.append(loss_g.item())
+            seen += batch
+            if seen >= images_wanted:
+                break
+    return seen, time.perf_counter() - started
+
+
+def reference_vae_epoch(model, loader, images_wanted: int, device) -> tuple[int, float]:
+    """Tutorial-style VAE loop (the PyTorch example's): BCE + KL, ``.item()`` per step."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    seen, total = 0, 0.0
+    started = time.perf_counter()
+    while seen < images_wanted:
+        for x, _ in loader:
+            x = x.to(device)
+            mu, logvar = model.encode(x)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            logits = model.decode(z)
+            bce = F.binary_cross_entropy_with_logits(logits.flatten(1), x.flatten(1), reduction="sum")
+            kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+            loss = (bce + kl) / x.size(0)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            seen += x.size(0)
+            if seen >= images_wanted:
+                break
+    return seen, time.perf_counter() - started
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmarks
+# ---------------------------------------------------------------------------------------------
+
+def _gan_pair(kind: str):
+    from aigc_lessons import models
+
+    if kind == "gan_mlp":
+        return models.GeneratorMLP(latent_dim=100), models.DiscriminatorMLP()
+    return models.MODEL_CLASSES["GeneratorDCGAN"](), models.MODEL_CLASSES["DiscriminatorDCGAN"]()
+
+
+def _throughput_row(name, batch, images, seconds, load_seconds, reference_rate=None) -> list[str]:
+    rate = images / seconds
+    ratio = f"{rate / reference_rate:.2f}×" if reference_rate else "1.00× (reference)"
+    return [name, str(batch), f"{images:,}", f"{seconds:.1f}", f"{load_seconds:.1f}", f"{rate:,.0f}", ratio]
+
+
+def bench_throughput(quick: bool, device) -> Section:
+    from aigc_lessons import models
+    from aigc_lessons.train import GanConfig, VaeConfig, train_gan, train_vae
+
+    images_wanted = 2_048 if quick else 60_000
+    section = Section(
+        "Training throughput",
+        f"Same model, same number of training images ({images_wanted:,}), one run, on `{device}`. "
+        "*Reference*: torchvision `MNIST` + `ToTensor`/`Normalize` + `DataLoader(batch_size=64, shuffle=True)`, "
+        "`loss.item()` every step (the source project's style). *Package*: `load_mnist` tensors on the device, "
+        "`TensorBatches`, the package trainer (`log_every=50`). Seconds exclude the one-time data load, "
+        "shown in its own column (decoding MNIST once into tensors; for the reference, building the dataset).",
+        ["model / loop", "batch", "images", "seconds", "data setup s", "images/s", "vs reference"],
+    )
+    families = ["gan_mlp", "vae"]
+    if "GeneratorDCGAN" in models.MODEL_CLASSES:
+        families.insert(1, "dcgan")
+    for family in families:
+        value_range = (0, 1) if family == "vae" else (-1, 1)
+        started = time.perf_counter()
+        loader = reference_loader(64, value_range)
+        reference_load = time.perf_counter() - started
+        seed_everything(0)
+        if family == "vae":
+            model = models.VAE().to(device)
+            seen, seconds = reference_vae_epoch(model, loader, images_wanted, device)
+        else:
+            generator, discriminator = (m.to(device) for m in _gan_pair(family))
+            seen, seconds = reference_gan_epoch(generator, discriminator, loader, images_wanted, device)
+        reference_rate = seen / seconds
+        section.rows.append(_throughput_row(f"{family}: reference loop", 64, seen, seconds, reference_load))
+
+        started = time.perf_counter()
+        data = load_mnist("train", value_range=value_range, device=device, subset=images_wanted)
+        package_load = time.perf_counter() - started
+        for batch in (64, 128):
+            seed_everything(0)
+            if family == "vae":
+                history = train_vae(models.VAE(), data.images, VaeConfig(epochs=1, batch_size=batch),
+                                    device=device, progress=False)
+            else:
+                generator, discriminator = _gan_pair(family)
+                history = train_gan(generator, discriminator, data.images, GanConfig(epochs=1, batch_size=batch),
+                                    device=device, progress=False)
+            section.rows.append(_throughput_row(f"{family}: package trainer", batch, len(data), history.seconds,
+                                                package_load, reference_rate))
+    return section
+
+
+def bench_time_to_quality(quick: bool, device) -> Section:
+    from aigc_lessons.models import VAE
+    from aigc_lessons.train import VaeConfig, binarize, evaluate_vae, train_vae
+
+    target = 200.0 if quick else 100.0
+    limit_seconds = 60 if quick else 900
+    train = load_mnist("train", value_range=(0, 1), device=device, subset=4_096 if quick else None)
+    test = load_mnist("test", value_range=(0, 1), device=device, subset=1_000 if quick else None)
+    test_images = binarize(test.images, seed=0)
+    seed_everything(0)
+    model = VAE()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    elapsed, epoch, value = 0.0, 0, float("inf")
+    while value > target and elapsed < limit_seconds:
+        history = train_vae(model, train.images, VaeConfig(epochs=1), device=device, progress=False,
+                            optimizer=optimizer)
+        elapsed += history.seconds
+        epoch += 1
+        value = evaluate_vae(model, test_images)["negative_elbo"]
+    reached = f"{elapsed:.0f}" if value <= target else f"not reached in {elapsed:.0f}"
+    section = Section(
+        "Time to quality",
+        f"Wall-clock training time (evaluation excluded) until the VAE of the VAE chapter (784-400-20, "
+        f"Bernoulli decoder, dynamic binarisation, batch 128, Adam 1e-3) reaches a test negative ELBO of "
+        f"{target:.0f} nats on {len(test):,} binarised test digits, on `{device}`, evaluated after every epoch.",
+        ["model", "target", "epochs", "seconds", "test negative ELBO (nats)"],
+    )
+    section.rows.append(["VAE (latent 20)", f"≤ {target:.0f} nats", str(epoch), reached, f"{value:.1f}"])
+    return section
+
+
+def bench_notebooks(quick: bool) -> Section:
+    import nbformat
+    from nbclient import NotebookClient
+
+    from tests.book_build import toc_notebooks
+
+    paths = toc_notebooks()[:1] if quick else toc_notebooks()
+    section = Section(
+        "Book execution (fast mode)",
+        "Each notebook of `_toc.yml` executed once with `AIGC_LESSONS_FAST=1` by nbclient, one after another, "
+        "in its own kernel (kernel start-up included).",
+        ["notebook", "seconds"],
+    )
+    os.environ["AIGC_LESSONS_FAST"] = "1"
+    total = 0.0
+    for path in paths:
+        notebook = nbformat.read(path, as_version=4)
+        started = time.perf_counter()
+        NotebookClient(notebook, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        seconds = time.perf_counter() - started
+        total += seconds
+        section.rows.append([str(path.relative_to(ROOT)), f"{seconds:.1f}"])
+    section.rows.append(["**total**", f"**{total:.1f}** ({total / 60:.1f} min)"])
+    return section
+
+
+def _best_of(command: list[str], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def bench_import(quick: bool) -> Section:
+    repeats = 1 if quick else 5
+    python = sys.executable
+    cli = str(Path(python).with_name("aigc-lessons"))
+    baseline = _best_of([python, "-c", "pass"], repeats)
+    section = Section(
+        "Import time",
+        f"Best of {repeats} fresh processes, wall clock, Python start-up included "
+        f"(`python -c pass` alone: {baseline:.2f} s). Targets: import under 1 s, `--help` under 2 s.",
+        ["command", "seconds"],
+    )
+    section.rows.append(["`python -c 'import aigc_lessons'`",
+                         f"{_best_of([python, '-c', 'import aigc_lessons'], repeats):.2f}"])
+    help_command = [cli, "--help"] if Path(cli).exists() else [python, "-m", "aigc_lessons.cli", "--help"]
+    section.rows.append(["`aigc-lessons --help`", f"{_best_of(help_command, repeats):.2f}"])
+    return section
+
+
+def bench_gpu(quick: bool) -> Section | None:
+    """Eager float32 vs automatic mixed precision vs torch.compile, on the fully connected GAN."""
+    if not torch.cuda.is_available():
+        return None
+    from aigc_lessons.models import DiscriminatorMLP, GeneratorMLP
+    from aigc_lessons.train import gan_step
+
+    device = torch.device("cuda")
+    steps, batch = (20, 256) if quick else (500, 256)
+    data = load_mnist("train", value_range=(-1, 1), device=device).images
+    section = Section(
+        "GPU: eager, mixed precision, torch.compile",
+        f"Fully connected GAN, batch {batch}, {steps} steps after 20 warm-up steps, on {torch.cuda.get_device_name()}.",
+        ["mode", "images/s", "peak memory MiB"],
+    )
+    for mode in ("eager fp32", "amp bf16", "torch.compile"):
+        seed_everything(0)
+        generator, discriminator = GeneratorMLP().to(device), DiscriminatorMLP().to(device)
+        if mode == "torch.compile":
+            generator, discriminator = torch.compile(generator), torch.compile(discriminator)
+            generator.latent_dim = 100
+        opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        torch.cuda.reset_peak_memory_stats()
+        for index in range(steps + 20):
+            if index == 20:
+                torch.cuda.synchronize()
+                started = time.perf_counter()
+            real = data[torch.randint(len(data), (batch,), device=device)]
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mode == "amp bf16"):
+                gan_step(generator, discriminator, opt_g, opt_d, real, 100)
+        torch.cuda.synchronize()
+        rate = steps * batch / (time.perf_counter() - started)
+        section.rows.append([mode, f"{rate:,.0f}", f"{torch.cuda.max_memory_allocated() / 2**20:.0f}"])
+    return section
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    return (f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC\n- CPU: {cpu}, {os.cpu_count()} cores "
+            f"visible, torch threads {torch.get_num_threads()}\n- GPU: {gpu}\n- Python {platform.python_version()}, "
+            f"torch {torch.__version__}\n- load average at start: {os.getloadavg()[0]:.2f}")
+
+
+BENCHMARKS = ["throughput", "quality", "notebooks", "import", "gpu"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny budgets, to check that every benchmark runs")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=BENCHMARKS)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results (Markdown)")
+    args = parser.parse_args(argv)
+    device = get_device("auto")
+    header = machine()
+    sections: list[Section] = []
+    runners = {
+        "throughput": lambda: bench_throughput(args.quick, device),
+        "quality": lambda: bench_time_to_quality(args.quick, device),
+        "notebooks": lambda: bench_notebooks(args.quick),
+        "import": lambda: bench_import(args.quick),
+        "gpu": lambda: bench_gpu(args.quick),
+    }
+    for name in args.only:
+        print(f"== {name}", flush=True)
+        section = runners[name]()
+        if section is not None:
+            sections.append(section)
+            print(section.markdown(), flush=True)
+    title = "# Benchmark results" + (" (quick run: tiny budgets, not representative)" if args.quick else "")
+    command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = "\n".join([title, "", f"Written by `{command.strip()}`.", "", header, ""] + [s.markdown() for s in sections])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

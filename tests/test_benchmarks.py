@@ -1,0 +1,30 @@
+"""The benchmarks run (on tiny budgets); their figures live in benchmarks/RESULTS.md, not in tests."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+from tests.book_build import ROOT
+
+_spec = importlib.util.spec_from_file_location("benchmarks_run", ROOT / "benchmarks" / "run.py")
+benchmarks = importlib.util.module_from_spec(_spec)
+sys.modules["benchmarks_run"] = benchmarks  # dataclasses look their module up there
+_spec.loader.exec_module(benchmarks)
+
+
+def test_quick_benchmarks_write_a_results_table(tmp_path, mnist_available):
+    out = tmp_path / "RESULTS.md"
+    assert benchmarks.main(["--quick", "--only", "throughput", "quality", "import", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    for heading in ("## Training throughput", "## Time to quality", "## Import time", "- CPU:", "- GPU:"):
+        assert heading in text
+    rows = [line for line in text.splitlines() if line.startswith("| gan_mlp: ")]
+    assert len(rows) == 3, rows  # the reference loop and the trainer at batch 64 and 128
+    assert "1.00× (reference)" in rows[0]
+
+
+def test_section_renders_a_markdown_table():
+    section = benchmarks.Section("Title", "How.", ["a", "b"], [["1", "2"]])
+    assert section.markdown() == "## Title\n\nHow.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+
