@@ -2,8 +2,18 @@
 
 A check runs the learner's function or inspects their result, and says what is
 wrong: the shape, the range, or a value and by how much, never just "wrong".
-Each check returns a :class:`CheckResult`, prints it, and, when the grader runs
-the notebook, records it (see :mod:`aigc_lessons.grading`).
+Each check returns a :class:`CheckResult` (shown as the cell's result) and,
+when the grader runs the notebook, records it: :func:`report` appends one JSON
+line per result to the file named by the environment variable
+``AIGC_LESSONS_GRADE_LOG`` (see :mod:`aigc_lessons.classroom`). A line holds
+``exercise``, ``score``, ``max_score``, ``messages``, ``attempted`` and
+``status`` (``passed``, ``partial``, ``failed`` or ``not attempted``).
+
+A learner's function that still holds the student version's placeholder
+returns ``None``. A check says so with a message containing "returned None"
+(for example "the function returned None; write its body"), and :func:`report`
+then marks the exercise *not attempted*; a check can also say it explicitly
+with ``report(..., attempted=False)`` or :func:`not_attempted`.
 
 The exercise convention used in every chapter:
 
@@ -37,38 +47,77 @@ class CheckResult:
     score: float
     max_score: float
     messages: list[str] = field(default_factory=list)
+    attempted: bool = True
 
     @property
     def passed(self) -> bool:
         return self.score >= self.max_score
 
+    @property
+    def status(self) -> str:
+        """``passed``, ``partial`` (some credit), ``failed`` (none) or ``not attempted`` (placeholder left)."""
+        if self.passed:
+            return "passed"
+        if not self.attempted:
+            return "not attempted"
+        return "partial" if self.score > 0 else "failed"
+
     def __str__(self) -> str:
-        head = f"{'PASSED' if self.passed else 'NOT YET'} {self.exercise}: {self.score:g}/{self.max_score:g}"
+        word = {"passed": "PASSED", "not attempted": "NOT ATTEMPTED"}.get(self.status, "NOT YET")
+        head = f"{word} {self.exercise}: {self.score:g}/{self.max_score:g}"
         return "\n".join([head] + [f"  - {m}" for m in self.messages])
 
     def _repr_pretty_(self, printer, cycle) -> None:  # IPython display
         printer.text(str(self))
 
 
-def report(exercise: str, problems: list[str], max_score: float = 1.0, partial: float | None = None) -> CheckResult:
+NOT_ATTEMPTED_MARK = "returned None"
+
+
+def report(exercise: str, problems: list[str], max_score: float = 1.0, partial: float | None = None,
+           attempted: bool | None = None) -> CheckResult:
     """Turn a list of problems into a result: full marks when there are none.
 
     ``partial`` (a fraction in [0, 1]) gives partial credit when some parts passed.
+    ``attempted=None`` (the default) infers whether the learner has started: not
+    when every problem says the function "returned None" (the placeholder).
+
+    Example:
+        >>> print(report("demo-ex-1", ["f(2): got 5, expected 4"], partial=0.5))
+        NOT YET demo-ex-1: 0.5/1
+          - f(2): got 5, expected 4
+        >>> report("demo-ex-1", ["the function returned None; write its body"]).status
+        'not attempted'
     """
+    if attempted is None:
+        attempted = not problems or not all(NOT_ATTEMPTED_MARK in problem for problem in problems)
     if problems:
-        fraction = 0.0 if partial is None else min(max(partial, 0.0), 0.999)
-        result = CheckResult(exercise, round(fraction * max_score, 3), max_score, list(problems))
+        fraction = 0.0 if partial is None or not attempted else min(max(partial, 0.0), 0.999)
+        result = CheckResult(exercise, round(fraction * max_score, 3), max_score, list(problems), attempted)
     else:
         result = CheckResult(exercise, max_score, max_score, ["all checks passed"])
     _record(result)
     return result
 
 
+def not_attempted(exercise: str, what: str = "the function", max_score: float = 1.0) -> CheckResult:
+    """The result for a placeholder left as it is: score 0, status ``not attempted``.
+
+    Example:
+        >>> print(not_attempted("demo-ex-2", "my_loss"))
+        NOT ATTEMPTED demo-ex-2: 0/1
+          - my_loss returned None: replace the placeholder with your code, run its cell, then this check
+    """
+    message = f"{what} {NOT_ATTEMPTED_MARK}: replace the placeholder with your code, run its cell, then this check"
+    return report(exercise, [message], max_score=max_score, attempted=False)
+
+
 def _record(result: CheckResult) -> None:
+    """Append the result to the grade log when the grader set ``AIGC_LESSONS_GRADE_LOG``."""
     path = os.environ.get(GRADE_LOG_ENV)
     if path:
         with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(asdict(result)) + "\n")
+            handle.write(json.dumps({**asdict(result), "status": result.status}) + "\n")
 
 
 def run_learner_code(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
@@ -101,3 +150,31 @@ def describe_shape(name: str, actual_shape: tuple, expected_shape: tuple) -> str
     if tuple(actual_shape) == tuple(expected_shape):
         return None
     return f"{name}: shape {tuple(actual_shape)}, expected {tuple(expected_shape)}"
+
+
+def describe_range(name: str, values: Any, low: float, high: float) -> str | None:
+    """None when every value lies in ``[low, high]``; otherwise the range found and the one expected.
+
+    ``values`` is a tensor, an array or a sequence of numbers. NaN counts as out of range.
+
+    Example:
+        >>> describe_range("pixels", [0.0, 0.5, 1.0], -1.0, 1.0) is None
+        True
+        >>> describe_range("pixels", [0.0, 3.5, -2.0], -1.0, 1.0)
+        'pixels: values from -2 to 3.5, expected within [-1, 1] (2 of 3 outside)'
+    """
+    if hasattr(values, "detach"):  # a torch tensor: no torch import needed here
+        values = values.detach().flatten().tolist()
+    elif hasattr(values, "ravel"):  # a NumPy array
+        values = values.ravel().tolist()
+    values = [float(v) for v in values]
+    if not values:
+        return f"{name}: no values, expected some within [{low:g}, {high:g}]"
+    if any(math.isnan(v) for v in values):
+        return f"{name}: contains NaN, expected values within [{low:g}, {high:g}]"
+    smallest, largest = min(values), max(values)
+    if low <= smallest and largest <= high:
+        return None
+    outside = sum(not low <= v <= high for v in values)
+    return (f"{name}: values from {smallest:.4g} to {largest:.4g}, expected within [{low:g}, {high:g}] "
+            f"({outside} of {len(values)} outside)")

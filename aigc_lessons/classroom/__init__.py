@@ -1,0 +1,47 @@
+"""Classroom tools: student versions of the notebooks, and a grader for submissions.
+
+Two functions, behind the command-line tool's ``student`` and ``grade`` commands:
+
+* :func:`build_student_versions` turns the book's notebooks into hand-outs:
+  reference solutions replaced by placeholders (a function returns ``None``, so
+  its check reports *not attempted* and the notebook still runs top to bottom),
+  solution dropdowns removed, an instructions cell added, outputs cleared; plus
+  one zip per chapter.
+* :func:`grade_submissions` runs each submitted notebook in a fresh kernel (a
+  temporary working folder, fast mode, a time limit per notebook), collects the
+  scores that the self-checks record, and writes one CSV row per submission and
+  exercise, with the checks' feedback. A notebook that loops forever, raises or
+  kills its kernel is stopped and reported, never the grader.
+
+:func:`convention_problems` lists what a page does wrong against the
+exercise convention, and ``python -m aigc_lessons.classroom.timing`` times the
+notebooks on the machine at hand (the teacher's guide has the commands).
+
+The exercise convention they rely on is the book's (CONTRIBUTING.md): coding
+solutions between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` in a cell tagged
+``solution``, followed by a cell tagged ``check`` that calls a function from
+:mod:`aigc_lessons.checks`.
+
+Example (a teacher's term, from the repository root)::
+
+    >>> from pathlib import Path
+    >>> from aigc_lessons.classroom import build_student_versions, grade_submissions
+    >>> build_student_versions(None, Path("_build/student"))  # doctest: +SKIP
+    >>> grade_submissions(Path("submissions"), Path("grades.csv"), timeout=300)  # doctest: +SKIP
+"""
+
+from ._convention import convention_problems, exercise_labels
+from .grading import NotebookGrade, grade_notebook, grade_submissions
+from .student import build_student_version, build_student_versions, toc_notebooks, toc_pages
+
+__all__ = [
+    "NotebookGrade",
+    "build_student_version",
+    "build_student_versions",
+    "convention_problems",
+    "exercise_labels",
+    "grade_notebook",
+    "grade_submissions",
+    "toc_notebooks",
+    "toc_pages",
+]
