@@ -3,8 +3,10 @@
 Everything is re-exported here: ``from aigc_lessons.train import fit, train_gan``.
 """
 
-from .gan import GanConfig, count_parameters, gan_step, sample_images, train_gan
+from .gan import GanConfig, count_parameters, discriminator_diagnostics, gan_step, sample_images, train_gan
 from .loop import History, NonFiniteLossError, fit
+from .vae import VaeConfig, binarize, evaluate_vae, train_vae, vae_step  # noqa: E402
+from .conditional import CganConfig, cgan_step, class_grid_labels, class_grid_noise, conditional_class_accuracy, train_cgan  # noqa: E402
 
 __all__ = [
     "History", "NonFiniteLossError", "fit",
