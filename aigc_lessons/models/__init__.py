@@ -7,13 +7,22 @@ registry to a pair of builders; add a line here when a chapter adds a model.
 from __future__ import annotations
 
 from .gan_mlp import DiscriminatorMLP, GeneratorMLP
+from .vae import VAE, ConditionalVAE  # noqa: E402
+from .conditional import ConditionalDiscriminator, ConditionalGenerator  # noqa: E402
+from .gan_toy import DiscriminatorToy, GeneratorToy  # noqa: E402
+from .dcgan import DiscriminatorDCGAN, GeneratorDCGAN  # noqa: E402
+from .classifier import MnistClassifier  # noqa: E402
 
 __all__ = ["GeneratorMLP", "DiscriminatorMLP", "MODEL_CLASSES", "build_model"]
 
 # Every nn.Module that the pretrained registry or a checkpoint may name.
 MODEL_CLASSES = {
     "GeneratorMLP": GeneratorMLP,
+    "GeneratorToy": GeneratorToy, "DiscriminatorToy": DiscriminatorToy,
     "DiscriminatorMLP": DiscriminatorMLP,
+    "GeneratorDCGAN": GeneratorDCGAN, "DiscriminatorDCGAN": DiscriminatorDCGAN,
+    "MnistClassifier": MnistClassifier,
+    "VAE": VAE, "ConditionalVAE": ConditionalVAE, "ConditionalGenerator": ConditionalGenerator, "ConditionalDiscriminator": ConditionalDiscriminator,
 }
 
 
