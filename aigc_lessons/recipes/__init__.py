@@ -21,6 +21,8 @@ from torch import nn
 
 from ..core import Budget, get_budget, get_device
 from . import gan
+from . import vae as vae_recipes  # noqa: E402
+from . import classifier as classifier_recipes  # noqa: E402
 
 
 @dataclass
@@ -36,7 +38,9 @@ Recipe = Callable[..., RecipeResult]
 
 # name -> function(budget, device, progress) -> RecipeResult
 RECIPES: dict[str, Recipe] = {
-    "gan_mlp_mnist": gan.gan_mlp_mnist,
+    "gan_mlp_mnist": gan.gan_mlp_mnist, "dcgan_mnist": gan.dcgan_mnist,
+    "vae_mnist": vae_recipes.vae_mnist, "vae2d_mnist": vae_recipes.vae2d_mnist, "cvae_mnist": vae_recipes.cvae_mnist, "cgan_mnist": vae_recipes.cgan_mnist,
+    "classifier_mnist": classifier_recipes.classifier_mnist,
 }
 
 
