@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
                                               "placeholders, ready to hand out.")
     student.add_argument("notebooks", nargs="*", type=Path, metavar="NOTEBOOK",
                          help="notebooks to convert (default: every notebook of the book)")
-    student.add_argument("--out", type=Path, default=Path("student"), help="output folder (default ./student)")
+    student.add_argument("--out", type=Path, default=Path("_build/student"),
+                         help="output folder (default _build/student, ignored by git)")
     student.add_argument("--no-zip", action="store_true", help="do not make one zip file per chapter")
     student.set_defaults(handler=cmd_student)
 

@@ -211,7 +211,7 @@ def bench_time_to_quality(quick: bool, device) -> Section:
     from aigc_lessons.models import VAE
     from aigc_lessons.train import VaeConfig, binarize, evaluate_vae, train_vae
 
-    target = 200.0 if quick else 100.0
+    target = 200.0 if quick else 105.0
     limit_seconds = 60 if quick else 900
     train = load_mnist("train", value_range=(0, 1), device=device, subset=4_096 if quick else None)
     test = load_mnist("test", value_range=(0, 1), device=device, subset=1_000 if quick else None)
