@@ -128,6 +128,26 @@ def run_learner_code(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any
         return None, f"your function raised {type(error).__name__}: {error}"
 
 
+def call_learner(function: Callable, label: str, *args: Any, returns: str = "a tensor") -> tuple[Any, str | None]:
+    """Run the learner's function on one test case: ``(result, None)``, or ``(None, problem)``.
+
+    The problem names the case and says what happened: an exception, or the
+    placeholder's ``None`` (worded so that :func:`report` counts it as not attempted).
+
+    Example:
+        >>> call_learner(lambda x: None, "case 1", 2.0)
+        (None, 'case 1: the function returned None; write its body (it should return a tensor)')
+        >>> call_learner(lambda x: x + 1, "case 1", 2.0)
+        (3.0, None)
+    """
+    value, error = run_learner_code(function, *args)
+    if error:
+        return None, f"{label}: {error}"
+    if value is None:
+        return None, f"{label}: the function {NOT_ATTEMPTED_MARK}; write its body (it should return {returns})"
+    return value, None
+
+
 def describe_mismatch(name: str, actual: float, expected: float, rel_tol: float = 1e-4, abs_tol: float = 1e-6) -> str | None:
     """None when ``actual`` is close to ``expected``; otherwise how far off it is and in which direction."""
     if actual is None or (isinstance(actual, float) and math.isnan(actual)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import CheckResult, describe_mismatch, describe_shape, report, run_learner_code
+from . import CheckResult, call_learner, describe_mismatch, describe_shape, report, run_learner_code
 
 
 def check_generator_block(learner_fn, exercise: str = "dcgan-ex-2") -> CheckResult:
@@ -76,12 +76,9 @@ def check_gradient_penalty(learner_fn, exercise: str = "stabilising-ex-2") -> Ch
             linear.weight.copy_(weight)
         critic = nn.Sequential(nn.Flatten(), linear) if len(shape) > 2 else linear
         real, fake = torch.randn(shape), torch.randn(shape)
-        value, error = run_learner_code(learner_fn, critic, real, fake)
-        if error:
-            problems.append(f"{label}: {error}")
-            continue
-        if value is None:
-            problems.append(f"{label}: the function returned None; write its body (it should return a tensor)")
+        value, problem = call_learner(learner_fn, label, critic, real, fake)
+        if problem:
+            problems.append(problem)
             continue
         if not isinstance(value, torch.Tensor) or value.dim() != 0:
             got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
@@ -121,12 +118,9 @@ def check_spectral_norm_estimate(learner_fn, exercise: str = "stabilising-ex-3")
         "a conv weight (8, 4, 3, 3), reshaped to (8, 36)": torch.randn(8, 4, 3, 3, generator=generator),
     }
     for label, weight in cases.items():
-        value, error = run_learner_code(learner_fn, weight.clone(), 100)
-        if error:
-            problems.append(f"{label}: {error}")
-            continue
-        if value is None:
-            problems.append(f"{label}: the function returned None; write its body (it should return a number)")
+        value, problem = call_learner(learner_fn, label, weight.clone(), 100, returns="a number")
+        if problem:
+            problems.append(problem)
             continue
         expected = torch.linalg.matrix_norm(weight.reshape(weight.shape[0], -1), ord=2).item()
         mismatch = describe_mismatch(label, float(value), expected, rel_tol=1e-3)

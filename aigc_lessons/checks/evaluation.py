@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import CheckResult, describe_mismatch, report, run_learner_code
+from . import CheckResult, call_learner, describe_mismatch, report
 
 
 def check_inception_score(learner_fn, exercise: str = "evaluation-ex-2") -> CheckResult:
@@ -21,12 +21,9 @@ def check_inception_score(learner_fn, exercise: str = "evaluation-ex-2") -> Chec
     problems: list[str] = []
     passed = 0
     for label, probabilities in cases.items():
-        value, error = run_learner_code(learner_fn, probabilities.clone())
-        if error:
-            problems.append(f"{label}: {error}")
-            continue
-        if value is None:
-            problems.append(f"{label}: the function returned None; write its body (it should return a number)")
+        value, problem = call_learner(learner_fn, label, probabilities.clone(), returns="a number")
+        if problem:
+            problems.append(problem)
             continue
         try:
             value = float(value)

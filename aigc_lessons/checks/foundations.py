@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from . import CheckResult, describe_mismatch, describe_shape, report, run_learner_code
+from . import CheckResult, call_learner, describe_mismatch, describe_shape, report, run_learner_code
 
 
 def _kl_reference(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -37,12 +37,9 @@ def _check_divergence(learner_fn, reference, exercise: str, name: str, extra_cas
     problems: list[str] = []
     passed = 0
     for label, (p, q) in cases.items():
-        value, error = run_learner_code(learner_fn, p.clone(), q.clone())
-        if error:
-            problems.append(f"{label}: {error}")
-            continue
-        if value is None:
-            problems.append(f"{label}: the function returned None; write its body (it should return a tensor)")
+        value, problem = call_learner(learner_fn, label, p.clone(), q.clone())
+        if problem:
+            problems.append(problem)
             continue
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = torch.tensor(float(value))  # a plain number (for example from .item()) is fine too

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import CheckResult, describe_mismatch, describe_shape, report, run_learner_code
+from . import CheckResult, call_learner, describe_mismatch, describe_shape, report
 
 
 def check_discriminator_loss(learner_fn, exercise: str = "first-gan-ex-2") -> CheckResult:
@@ -23,12 +23,9 @@ def check_discriminator_loss(learner_fn, exercise: str = "first-gan-ex-2") -> Ch
     problems: list[str] = []
     passed = 0
     for label, (real, fake) in cases.items():
-        value, error = run_learner_code(learner_fn, real.clone(), fake.clone())
-        if error:
-            problems.append(f"{label}: {error}")
-            continue
-        if value is None:
-            problems.append(f"{label}: the function returned None; write its body (it should return a tensor)")
+        value, problem = call_learner(learner_fn, label, real.clone(), fake.clone())
+        if problem:
+            problems.append(problem)
             continue
         if not isinstance(value, torch.Tensor):
             problems.append(f"{label}: expected a torch.Tensor, got {type(value).__name__}")
@@ -83,12 +80,9 @@ def check_js_divergence(learner_fn, exercise: str = "gan-theory-ex-2") -> CheckR
     problems: list[str] = []
     passed = 0
     for label, (p, q) in cases.items():
-        value, error = run_learner_code(learner_fn, p.clone(), q.clone(), x.clone())
-        if error:
-            problems.append(f"{label}: {error}")
-            continue
-        if value is None:
-            problems.append(f"{label}: the function returned None; write its body (it should return a number)")
+        value, problem = call_learner(learner_fn, label, p.clone(), q.clone(), x.clone(), returns="a number")
+        if problem:
+            problems.append(problem)
             continue
         try:
             value = float(value)
@@ -141,12 +135,9 @@ def check_modes_covered(learner_fn, exercise: str = "mode-collapse-ex-2") -> Che
     problems: list[str] = []
     passed = 0
     for label, samples in cases.items():
-        value, error = run_learner_code(learner_fn, samples.clone(), centers.clone(), std)
-        if error:
-            problems.append(f"{label}: {error}")
-            continue
-        if value is None:
-            problems.append(f"{label}: the function returned None; write its body (it should return an int)")
+        value, problem = call_learner(learner_fn, label, samples.clone(), centers.clone(), std, returns="an int")
+        if problem:
+            problems.append(problem)
             continue
         try:
             value = int(value)

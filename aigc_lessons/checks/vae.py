@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import CheckResult, describe_mismatch, describe_shape, report, run_learner_code
+from . import CheckResult, call_learner, describe_mismatch, describe_shape, report, run_learner_code
 
 
 def check_kl(learner_fn, exercise: str = "vae-ex-2") -> CheckResult:
@@ -23,12 +23,9 @@ def check_kl(learner_fn, exercise: str = "vae-ex-2") -> CheckResult:
     problems: list[str] = []
     passed = 0
     for label, (mu, logvar) in cases.items():
-        value, error = run_learner_code(learner_fn, mu.clone(), logvar.clone())
-        if error:
-            problems.append(f"{label}: {error}")
-            continue
-        if value is None:
-            problems.append(f"{label}: the function returned None; write its body (it should return a tensor)")
+        value, problem = call_learner(learner_fn, label, mu.clone(), logvar.clone())
+        if problem:
+            problems.append(problem)
             continue
         if not isinstance(value, torch.Tensor):
             problems.append(f"{label}: expected a torch.Tensor, got {type(value).__name__}")
