@@ -229,7 +229,7 @@ def bench_time_to_quality(quick: bool, device) -> Section:
     reached = f"{elapsed:.0f}" if value <= target else f"not reached in {elapsed:.0f}"
     section = Section(
         "Time to quality",
-        f"Wall-clock training time (evaluation excluded) until the VAE of the VAE chapter (784-400-20, "
+        f"Wall-clock training time (evaluation excluded) until the PyTorch example's VAE (784-400-20, the VAE chapter's baseline; "
         f"Bernoulli decoder, dynamic binarisation, batch 128, Adam 1e-3) reaches a test negative ELBO of "
         f"{target:.0f} nats on {len(test):,} binarised test digits, on `{device}`, evaluated after every epoch.",
         ["model", "target", "epochs", "seconds", "test negative ELBO (nats)"],
