@@ -44,7 +44,19 @@ def pytest_runtest_makereport(item, call):
     state["failed"] |= outcome.get_result().failed
     state["count"] += 1
     item.cell.outputs = _coalesced(outputs)
+    if _ends_with_semicolon(item.cell.source):
+        # IPython hides the value of a line ending in ";". nbval's kernel calls do not store
+        # history, so the kernel cannot see the ";" and reports the value anyway; drop it, as
+        # Jupyter would, or the book shows a stray repr and a duplicate figure.
+        item.cell.outputs = [output for output in item.cell.outputs if output.get("output_type") != "execute_result"]
     item.cell.execution_count = state["count"]
+
+
+def _ends_with_semicolon(source: str) -> bool:
+    """IPython's own test for a cell whose value is hidden by a trailing ";"."""
+    from IPython.core.displayhook import DisplayHook
+
+    return DisplayHook.semicolon_at_end_of_expression(source)
 
 
 def _coalesced(outputs: list) -> list:

@@ -503,7 +503,8 @@ def sample_pretrained(name: str, count: int, seed: int = 0, device: str | torch.
     return ((model(z).cpu() + 1) / 2).clamp(0, 1), None
 
 
-GENERATOR_CLASSES = ("GeneratorMLP", "VAE", "ConditionalGenerator", "ConditionalVAE", "GeneratorDCGAN", "GeneratorConv")
+GENERATOR_CLASSES = ("GeneratorMLP", "VAE", "ConditionalGenerator", "ConditionalVAE", "GeneratorDCGAN",
+                     "ConditionalGeneratorDCGAN")
 
 
 def generator_names() -> list[str]:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aigc_lessons.models import ConditionalDiscriminator, ConditionalGenerator
+from aigc_lessons.models import (
+    ConditionalDiscriminator,
+    ConditionalDiscriminatorDCGAN,
+    ConditionalGenerator,
+    ConditionalGeneratorDCGAN,
+)
 from aigc_lessons.train import CganConfig, class_grid_labels, class_grid_noise, conditional_class_accuracy, train_cgan
 
 
@@ -41,6 +46,28 @@ def test_wrong_label_values_give_clear_errors(bad):
         generator(torch.randn(2, 4), bad)
     with pytest.raises(ValueError, match=r"\[0, 9\]"):
         ConditionalDiscriminator(hidden=(8,))(torch.rand(2, 1, 28, 28), bad)
+
+
+def test_convolutional_pair_shapes_range_and_label_errors():
+    generator, discriminator = ConditionalGeneratorDCGAN(latent_dim=8), ConditionalDiscriminatorDCGAN(channels=8)
+    labels = class_grid_labels(10, 2)
+    images = generator(torch.randn(20, 8), labels)
+    assert images.shape == (20, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
+    assert discriminator(images, labels).shape == (20,)
+    with pytest.raises(ValueError, match=r"\[0, 9\]"):
+        generator(torch.randn(2, 8), torch.tensor([0, 10]))
+    with pytest.raises(ValueError, match=r"\[0, 9\]"):
+        discriminator(images[:2], torch.tensor([-1, 0]))
+
+
+def test_convolutional_projection_is_score_plus_inner_product():
+    torch.manual_seed(0)
+    discriminator = ConditionalDiscriminatorDCGAN(channels=8).eval()
+    x = torch.rand(1, 1, 28, 28)
+    features = discriminator.body.features(x)
+    for label in (0, 7):
+        expected = discriminator.body.readout(features).squeeze(1) + features @ discriminator.embed.weight[label]
+        assert torch.allclose(discriminator(x, torch.tensor([label])), expected, atol=1e-5)
 
 
 def test_label_shape_and_mode_errors():
@@ -130,15 +157,21 @@ def test_conditional_recipes_run_in_fast_mode(mnist_available):
     cvae = RECIPES["cvae_mnist"](Budget(fast=True), torch.device("cpu"), progress=False)
     assert isinstance(cvae.model, ConditionalVAE)
     assert "class_accuracy" in cvae.card["metrics"]
+    cgan = RECIPES["cgan_dcgan_mnist"](Budget(fast=True), torch.device("cpu"), progress=False)
+    assert isinstance(cgan.model, ConditionalGeneratorDCGAN)
+    assert "class_accuracy_by_epoch" in cgan.card["metrics"] or "not measured" in str(cgan.card["metrics"])
 
 
 def test_shipped_conditional_models_follow_their_labels():
     from aigc_lessons import pretrained
 
-    if pretrained.exists("cgan_mnist"):
-        generator = pretrained.load("cgan_mnist")
+    for name in ("cgan_mnist", "cgan_dcgan_mnist"):
+        if not pretrained.exists(name):
+            continue
+        generator = pretrained.load(name).eval()
         labels = class_grid_labels(10, 3)
-        images = generator(torch.randn(len(labels), generator.latent_dim), labels)
+        with torch.no_grad():
+            images = generator(torch.randn(len(labels), generator.latent_dim), labels)
         assert images.shape == (30, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
-        metrics = pretrained.card("cgan_mnist")["card"]["metrics"]
+        metrics = pretrained.card(name)["card"]["metrics"]
         assert isinstance(metrics["class_accuracy"], float) and metrics["judge"] == "classifier_mnist"

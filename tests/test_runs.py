@@ -117,7 +117,10 @@ def test_a_stopped_training_process_resumes_exactly(tmp_path, how, mnist_availab
     command = [sys.executable, "-m", "aigc_lessons.cli", "train", "gan_mlp", "--run-dir", str(run_dir),
                "--epochs", "200", "--subset", "64", "--batch-size", "32", "--log-every", "1", "--device", "cpu",
                "--no-progress"]
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A child inherits an ignored SIGINT (pytest-xdist workers ignore it), and Python then never
+    # raises KeyboardInterrupt; give the child the default disposition, as a terminal would.
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for(checkpoint_paths(run_dir, 1)[2], process)
     process.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
     _, stderr = process.communicate(timeout=60)

@@ -1,30 +1,38 @@
 """The book's models, one readable file each, and one explicit name -> class table.
 
-``MODELS`` maps the name used by the command-line tool and the pretrained
-registry to a pair of builders; add a line here when a chapter adds a model.
+``MODEL_CLASSES`` maps the class name that a pretrained card or a checkpoint
+records to the class; add the class here when a chapter adds a model.
 """
 
 from __future__ import annotations
 
+from .classifier import MnistClassifier
+from .conditional import (
+    ConditionalDiscriminator,
+    ConditionalDiscriminatorDCGAN,
+    ConditionalGenerator,
+    ConditionalGeneratorDCGAN,
+)
+from .dcgan import DiscriminatorDCGAN, GeneratorDCGAN
 from .gan_mlp import DiscriminatorMLP, GeneratorMLP
-from .vae import VAE, ConditionalVAE  # noqa: E402
-from .conditional import ConditionalDiscriminator, ConditionalGenerator  # noqa: E402
-from .gan_toy import DiscriminatorToy, GeneratorToy  # noqa: E402
-from .dcgan import DiscriminatorDCGAN, GeneratorDCGAN  # noqa: E402
-from .classifier import MnistClassifier  # noqa: E402
-
-__all__ = ["GeneratorMLP", "DiscriminatorMLP", "MODEL_CLASSES", "build_model"]
+from .gan_toy import DiscriminatorToy, GeneratorToy
+from .vae import VAE, ConditionalVAE
 
 # Every nn.Module that the pretrained registry or a checkpoint may name.
 MODEL_CLASSES = {
-    "GeneratorMLP": GeneratorMLP,
-    "GeneratorToy": GeneratorToy, "DiscriminatorToy": DiscriminatorToy,
-    "DiscriminatorMLP": DiscriminatorMLP,
-    "GeneratorDCGAN": GeneratorDCGAN, "DiscriminatorDCGAN": DiscriminatorDCGAN,
-    "MnistClassifier": MnistClassifier,
-    "VAE": VAE, "ConditionalVAE": ConditionalVAE, "ConditionalGenerator": ConditionalGenerator, "ConditionalDiscriminator": ConditionalDiscriminator,
+    cls.__name__: cls
+    for cls in (
+        GeneratorToy, DiscriminatorToy,                                  # 2-D lab
+        GeneratorMLP, DiscriminatorMLP,                                  # first GAN
+        GeneratorDCGAN, DiscriminatorDCGAN,                              # DCGAN
+        VAE, ConditionalVAE,                                             # VAE family
+        ConditionalGenerator, ConditionalDiscriminator,                  # conditional GAN
+        ConditionalGeneratorDCGAN, ConditionalDiscriminatorDCGAN,
+        MnistClassifier,                                                 # the evaluation's judge
+    )
 }
 
+__all__ = [*MODEL_CLASSES, "MODEL_CLASSES", "build_model"]
 
 def build_model(class_name: str, **kwargs):
     """Instantiate a model by class name (used when loading weights by name).

@@ -12,6 +12,10 @@ label ``y`` to both players: ``G(z, y)`` and ``D(x, y)``. Here the label enters
     ``l(x, y) = psi(phi(x)) + embed(y) . phi(x)``, an unconditional score plus
     the inner product of a class embedding with the image features.
 
+``ConditionalGeneratorDCGAN`` and ``ConditionalDiscriminatorDCGAN`` do the same with the
+convolutional networks of :mod:`aigc_lessons.models.dcgan` (embedding + concatenation into the
+generator, projection on the discriminator's convolutional features).
+
 Shapes: ``ConditionalGenerator``: ``z (B, latent_dim), labels (B,)`` -> ``(B, 1, 28, 28)`` in
 ``[-1, 1]``; ``ConditionalDiscriminator``: ``images (B, 1, 28, 28), labels (B,)`` -> ``(B,)`` logits.
 Labels are integers in ``[0, num_classes)``; anything else raises a ``ValueError``.
@@ -23,6 +27,7 @@ import torch
 from torch import nn
 
 from ._checks import check_images, check_labels, check_latent
+from .dcgan import DiscriminatorDCGAN, GeneratorDCGAN
 
 IMAGE_SHAPE = (1, 28, 28)
 DISCRIMINATOR_MODES = ("concat", "projection")
@@ -84,3 +89,36 @@ class ConditionalDiscriminator(nn.Module):
         projection = (self.embed(labels.long()) * features).sum(dim=1)
         return self.score(features).squeeze(1) + projection
 
+
+
+class ConditionalGeneratorDCGAN(nn.Module):
+    """``G(z, y)`` with the DCGAN generator: the label embedding joins the noise before the projection."""
+
+    def __init__(self, latent_dim: int = 64, num_classes: int = 10, embed_dim: int = 16, channels: int = 32) -> None:
+        super().__init__()
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.body = GeneratorDCGAN(latent_dim=latent_dim + embed_dim, channels=channels)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        check_latent(z, self.latent_dim, type(self).__name__)
+        check_labels(labels, z.shape[0], self.num_classes, type(self).__name__)
+        return self.body(torch.cat([z, self.embed(labels.long())], dim=1))
+
+
+class ConditionalDiscriminatorDCGAN(nn.Module):
+    """Projection discriminator on the DCGAN discriminator: ``l(x, y) = psi(phi(x)) + embed(y) . phi(x)``."""
+
+    def __init__(self, num_classes: int = 10, channels: int = 32) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.body = DiscriminatorDCGAN(channels=channels)  # phi = body.features, psi = body.readout
+        self.embed = nn.Embedding(num_classes, 2 * channels * 7 * 7)
+        nn.init.normal_(self.embed.weight, std=0.02)  # start close to the unconditional discriminator
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        check_images(images, IMAGE_SHAPE, type(self).__name__)
+        check_labels(labels, images.shape[0], self.num_classes, type(self).__name__)
+        features = self.body.features(images)
+        projection = (self.embed(labels.long()) * features).sum(dim=1)
+        return self.body.readout(features).squeeze(1) + projection

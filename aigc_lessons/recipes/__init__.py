@@ -38,8 +38,13 @@ Recipe = Callable[..., RecipeResult]
 
 # name -> function(budget, device, progress) -> RecipeResult
 RECIPES: dict[str, Recipe] = {
-    "gan_mlp_mnist": gan.gan_mlp_mnist, "dcgan_mnist": gan.dcgan_mnist,
-    "vae_mnist": vae_recipes.vae_mnist, "vae2d_mnist": vae_recipes.vae2d_mnist, "cvae_mnist": vae_recipes.cvae_mnist, "cgan_mnist": vae_recipes.cgan_mnist,
+    "gan_mlp_mnist": gan.gan_mlp_mnist,
+    "dcgan_mnist": gan.dcgan_mnist,
+    "vae_mnist": vae_recipes.vae_mnist,
+    "vae2d_mnist": vae_recipes.vae2d_mnist,
+    "cvae_mnist": vae_recipes.cvae_mnist,
+    "cgan_mnist": vae_recipes.cgan_mnist,
+    "cgan_dcgan_mnist": vae_recipes.cgan_dcgan_mnist,
     "classifier_mnist": classifier_recipes.classifier_mnist,
 }
 

@@ -184,28 +184,54 @@ def cvae_mnist(budget: Budget, device: torch.device, progress: bool = True):
 
 def cgan_mnist(budget: Budget, device: torch.device, progress: bool = True):
     """Conditional GAN: embedding+concatenation generator, projection discriminator, 20 epochs."""
-    from .. import pretrained
     from ..models import ConditionalDiscriminator, ConditionalGenerator
+
+    kwargs = {"latent_dim": 64, "num_classes": 10, "embed_dim": 16, "hidden": [256, 512]}
+    torch.manual_seed(0)
+    return _conditional_gan(
+        ConditionalGenerator(**kwargs), ConditionalDiscriminator(mode="projection", hidden=(256, 128)), kwargs,
+        epochs=budget.pick(full=20, fast=1), check_every=5, budget=budget, device=device, progress=progress,
+        description="Conditional GAN generator (z 64 + label embedding 16 -> 256 -> 512 -> 784, tanh); "
+                    "trained against a projection discriminator 784-256-128 (Miyato & Koyama 2018).",
+        discriminator_note="projection, hidden (256, 128), dropout 0.3")
+
+
+def cgan_dcgan_mnist(budget: Budget, device: torch.device, progress: bool = True):
+    """Convolutional conditional GAN: the DCGAN networks with a label embedding and a projection discriminator."""
+    from ..models import ConditionalDiscriminatorDCGAN, ConditionalGeneratorDCGAN
+
+    kwargs = {"latent_dim": 64, "num_classes": 10, "embed_dim": 16, "channels": 32}
+    torch.manual_seed(0)
+    return _conditional_gan(
+        ConditionalGeneratorDCGAN(**kwargs), ConditionalDiscriminatorDCGAN(channels=32), kwargs,
+        epochs=budget.pick(full=6, fast=1), check_every=1, budget=budget, device=device, progress=progress,
+        description="Convolutional conditional GAN generator (z 64 + label embedding 16, projected to 64x7x7, "
+                    "transposed convolutions 7 -> 14 -> 28, tanh); trained against a projection "
+                    "discriminator on the DCGAN discriminator's convolutional features.",
+        discriminator_note="projection on DCGAN features (channels 32, batch norm)")
+
+
+def _conditional_gan(generator, discriminator, kwargs: dict, *, epochs: int, check_every: int, budget: Budget,
+                     device: torch.device, progress: bool, description: str, discriminator_note: str):
+    """Train a conditional GAN recipe; the card records class accuracy during and after training."""
+    from .. import pretrained
     from ..train import CganConfig, conditional_class_accuracy, sample_images, train_cgan
     from . import RecipeResult
 
     train = load_mnist("train", value_range=(-1, 1), device=device, subset=budget.pick(full=None, fast=2048))
-    kwargs = {"latent_dim": 64, "num_classes": 10, "embed_dim": 16, "hidden": [256, 512]}
-    torch.manual_seed(0)
-    generator = ConditionalGenerator(**kwargs)
-    discriminator = ConditionalDiscriminator(mode="projection", hidden=(256, 128))
-    config = CganConfig(epochs=budget.pick(full=20, fast=1), seed=0)
+    config = CganConfig(epochs=epochs, seed=0)
+    latent_dim = kwargs["latent_dim"]
 
     def sample_fn(labels, seed_generator):  # the judge reads images in [0, 1]; G writes [-1, 1]
-        z = torch.randn(len(labels), 64, generator=seed_generator).to(device)
+        z = torch.randn(len(labels), latent_dim, generator=seed_generator).to(device)
         return (sample_images(generator, z, labels).to(device) + 1) / 2
 
-    # Class accuracy during training (200 samples per digit every 5 epochs), when a judge is there.
+    # Class accuracy during training (200 samples per digit every check_every epochs), when a judge is there.
     judge_model = pretrained.load(JUDGE, device=device) if pretrained.exists(JUDGE) else None
     during_training: dict[int, float] = {}
 
     def on_epoch_end(epoch: int) -> None:
-        if judge_model is not None and (epoch % 5 == 0 or epoch == config.epochs):
+        if judge_model is not None and (epoch % check_every == 0 or epoch == config.epochs):
             noise = torch.Generator().manual_seed(2)
             accuracy, _ = conditional_class_accuracy(judge_model, lambda y: sample_fn(y, noise), per_class=200,
                                                      device=device)
@@ -220,10 +246,9 @@ def cgan_mnist(budget: Budget, device: torch.device, progress: bool = True):
     if during_training:
         metrics["class_accuracy_by_epoch"] = {"samples": 2000, **{str(k): v for k, v in during_training.items()}}
     card = {
-        "description": "Conditional GAN generator (z 64 + label embedding 16 -> 256 -> 512 -> 784, tanh); "
-                       "trained against a projection discriminator 784-256-128 (Miyato & Koyama 2018).",
+        "description": description,
         "data": f"MNIST training set, {len(train)} images with labels, pixels scaled to [-1, 1]",
-        "training": {**config.to_dict(), "discriminator": "projection, hidden (256, 128), dropout 0.3"},
+        "training": {**config.to_dict(), "discriminator": discriminator_note},
         "training_seconds": round(seconds, 1),
         "final_losses": {k: round(v, 4) for k, v in history.rows[-1].items() if k not in ("epoch", "step")},
         "metrics": metrics,
