@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/run.py                  # everything (about 30 minutes on 2 CPU cores)
     .venv/bin/python benchmarks/run.py --quick          # tiny budgets: proves each benchmark runs
     .venv/bin/python benchmarks/run.py --only throughput import
+    .venv/bin/python benchmarks/run.py --only notebooks --add   # rerun one section, keep the rest
 
 Benchmarks are measurements, not tests: the figures live in RESULTS.md, written
 by the run itself with the date and the machine. The test suite runs this file
@@ -339,9 +340,8 @@ def machine() -> str:
     except OSError:
         pass
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
-    return (f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC\n- CPU: {cpu}, {os.cpu_count()} cores "
-            f"visible, torch threads {torch.get_num_threads()}\n- GPU: {gpu}\n- Python {platform.python_version()}, "
-            f"torch {torch.__version__}\n- load average at start: {os.getloadavg()[0]:.2f}")
+    return (f"- CPU: {cpu}, {os.cpu_count()} cores visible, torch threads {torch.get_num_threads()}\n"
+            f"- GPU: {gpu}\n- Python {platform.python_version()}, torch {torch.__version__}")
 
 
 BENCHMARKS = ["throughput", "quality", "notebooks", "import", "gpu"]
@@ -352,9 +352,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny budgets, to check that every benchmark runs")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=BENCHMARKS)
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results (Markdown)")
+    parser.add_argument("--add", action="store_true",
+                        help="replace only the sections run now in an existing results file, keep the others")
     args = parser.parse_args(argv)
     device = get_device("auto")
     header = machine()
+    load = os.getloadavg()[0]
     sections: list[Section] = []
     runners = {
         "throughput": lambda: bench_throughput(args.quick, device),
@@ -370,8 +373,15 @@ def main(argv: list[str] | None = None) -> int:
             sections.append(section)
             print(section.markdown(), flush=True)
     title = "# Benchmark results" + (" (quick run: tiny budgets, not representative)" if args.quick else "")
-    command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = "\n".join([title, "", f"Written by `{command.strip()}`.", "", header, ""] + [s.markdown() for s in sections])
+    command = ("python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+    stamp = (f"*Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}`; "
+             f"load average {load:.2f} at the start.*")
+    blocks = {section.title: section.markdown().replace("\n\n", f"\n\n{stamp}\n\n", 1) for section in sections}
+    if args.add and args.out.exists():  # keep the other sections of the existing file
+        kept = {block.split("\n", 1)[0]: "## " + block
+                for block in args.out.read_text(encoding="utf-8").split("\n## ")[1:]}
+        blocks = {**{title.removeprefix("## "): text for title, text in kept.items()}, **blocks}
+    text = "\n".join([title, "", header, ""] + [block.rstrip("\n") + "\n" for block in blocks.values()])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}")

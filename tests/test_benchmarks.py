@@ -17,7 +17,7 @@ def test_quick_benchmarks_write_a_results_table(tmp_path, mnist_available):
     out = tmp_path / "RESULTS.md"
     assert benchmarks.main(["--quick", "--only", "throughput", "quality", "import", "--out", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
-    for heading in ("## Training throughput", "## Time to quality", "## Import time", "- CPU:", "- GPU:"):
+    for heading in ("## Training throughput", "## Time to quality", "## Import time", "- CPU:", "- GPU:", "*Measured "):
         assert heading in text
     rows = [line for line in text.splitlines() if line.startswith("| gan_mlp: ")]
     assert len(rows) == 3, rows  # the reference loop and the trainer at batch 64 and 128
@@ -28,3 +28,14 @@ def test_section_renders_a_markdown_table():
     section = benchmarks.Section("Title", "How.", ["a", "b"], [["1", "2"]])
     assert section.markdown() == "## Title\n\nHow.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
 
+
+
+def test_add_replaces_only_the_sections_it_runs(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# Benchmark results\n\n- CPU: old\n\n## Kept section\n\nkept text\n\n## Import time\n\nold numbers\n",
+                   encoding="utf-8")
+    assert benchmarks.main(["--quick", "--only", "import", "--add", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "## Kept section\n\nkept text" in text
+    assert "old numbers" not in text and text.count("## Import time") == 1
+    assert "- CPU: old" not in text  # the machine header describes the machine of the latest run
