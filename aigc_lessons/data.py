@@ -1,6 +1,6 @@
 """MNIST as tensors, and a batch iterator over tensors that already live on the device.
 
-MNIST is small (60 000 + 10 000 images of 28 x 28 pixels, 55 MB as float32), so
+MNIST is small (60 000 + 10 000 images of 28 x 28 pixels, 188 MB as float32, 55 MB as bytes), so
 the book keeps it as one tensor on the training device and slices batches out of
 it. That is much faster than a ``DataLoader`` that converts every image from PIL
 on every epoch (``benchmarks/`` measures by how much).
