@@ -41,24 +41,22 @@ class CommandError(Exception):
 # --------------------------------------------------------------------------- argument types
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str, minimum: int, rule: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{rule}, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _whole_number(text, 1, "must be a positive whole number")
 
 
 def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+    return _whole_number(text, 0, "must be 0 or more")
 
 
 def _learning_rate(text: str) -> float:
@@ -289,9 +287,9 @@ def _doctor_weights(problems: list[str]) -> None:
         return
     bad = []
     for name in names:
-        record = pretrained.card(name)
-        path = pretrained.WEIGHTS_DIR / record["file"]
-        if pretrained._sha256(path) != record["sha256"]:
+        try:
+            pretrained.verify(name)
+        except pretrained.PretrainedError:
             bad.append(name)
     print(f"weights    {len(names)} pretrained entries" + (f"; CORRUPT: {', '.join(bad)}" if bad else ", checksums OK"))
     if bad:

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from .data import sha256_of
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -43,14 +44,6 @@ def _check_name(name: str) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
         raise PretrainedError(f"invalid pretrained name {name!r}: use lower-case letters, digits and underscores, "
                               "for example 'gan_mlp_mnist'.")
-
-
-def _sha256(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def available(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
@@ -127,7 +120,7 @@ def verify(name: str, weights_dir: Path = WEIGHTS_DIR) -> Path:
     if not path.exists():
         raise PretrainedError(f"weights file {path} for {name!r} is missing; retrain it with "
                               f"aigc_lessons.recipes.retrain({name!r}, save=True) or restore it from the repository.")
-    actual = _sha256(path)
+    actual = sha256_of(path)
     if actual != record["sha256"]:
         raise PretrainedError(
             f"{path} is corrupt or was replaced: its SHA-256 is {actual[:16]}..., the card says "
@@ -232,7 +225,7 @@ def save(
     record = {
         "name": name,
         "file": path.name,
-        "sha256": _sha256(path),
+        "sha256": sha256_of(path),
         "bytes": path.stat().st_size,
         "dtype": "float16" if half else "float32",
         "model": {"class": type(model).__name__, "kwargs": model_kwargs},

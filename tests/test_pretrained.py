@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from aigc_lessons import pretrained
+from aigc_lessons.data import sha256_of
 from aigc_lessons.models import DiscriminatorMLP, GeneratorMLP
 from aigc_lessons.pretrained import PretrainedError
 
@@ -63,7 +64,7 @@ def test_truncated_file_with_matching_checksum_is_not_valid_safetensors(saved):
     folder, _ = saved
     path = folder / "tiny_gan.safetensors"
     path.write_bytes(path.read_bytes()[:40])
-    _edit_card(folder, "tiny_gan", lambda r: r.update(sha256=pretrained._sha256(path)))
+    _edit_card(folder, "tiny_gan", lambda r: r.update(sha256=sha256_of(path)))
     with pytest.raises(PretrainedError, match="not a valid safetensors file"):
         pretrained.load("tiny_gan", weights_dir=folder)
 

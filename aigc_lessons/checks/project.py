@@ -6,17 +6,13 @@ import math
 
 import torch
 
-from . import CheckResult, describe_mismatch, describe_shape, report, run_learner_code
+from . import CheckResult, call_learner, describe_mismatch, describe_shape, report
 
 
-def _tensor_result(label: str, value, problems: list[str]) -> torch.Tensor | None:
-    if value is None:
-        problems.append(f"{label}: the function returned None; write its body")
+def _not_a_tensor(label: str, value) -> str | None:
+    if isinstance(value, torch.Tensor):
         return None
-    if not isinstance(value, torch.Tensor):
-        problems.append(f"{label}: expected a torch.Tensor, got {type(value).__name__}")
-        return None
-    return value
+    return f"{label}: expected a torch.Tensor, got {type(value).__name__}"
 
 
 def check_scale_pixels(learner_fn, exercise: str = "project-plan-ex-2") -> CheckResult:
@@ -29,12 +25,10 @@ def check_scale_pixels(learner_fn, exercise: str = "project-plan-ex-2") -> Check
     problems: list[str] = []
     passed = 0
     for label, pixels in cases.items():
-        value, error = run_learner_code(learner_fn, pixels.clone())
-        if error:
-            problems.append(f"{label}: {error}")
-            continue
-        value = _tensor_result(label, value, problems)
-        if value is None:
+        value, problem = call_learner(learner_fn, label, pixels.clone())
+        problem = problem or _not_a_tensor(label, value)
+        if problem:
+            problems.append(problem)
             continue
         shape = describe_shape(label, value.shape, pixels.shape)
         if shape:
@@ -75,12 +69,9 @@ def check_moving_average(learner_fn, exercise: str = "project-train-ex-2") -> Ch
     problems: list[str] = []
     passed = 0
     for label, (values, a) in cases.items():
-        result, error = run_learner_code(learner_fn, list(values), a)
-        if error:
-            problems.append(f"{label}: {error}")
-            continue
-        if result is None:
-            problems.append(f"{label}: the function returned None; write its body (return a list)")
+        result, problem = call_learner(learner_fn, label, list(values), a, returns="a list")
+        if problem:
+            problems.append(problem)
             continue
         try:
             result = [float(v) for v in result]
@@ -108,16 +99,14 @@ def check_nearest_distances(learner_fn, exercise: str = "project-eval-ex-2") -> 
     generated = torch.cat([training[:3], torch.rand(4, 1, 28, 28, generator=g)])  # 3 exact copies
     differences = generated.flatten(1)[:, None, :] - training.flatten(1)[None, :, :]
     expected = differences.pow(2).sum(dim=2).sqrt().min(dim=1).values  # exact, no matrix-product shortcut
-    problems: list[str] = []
-    value, error = run_learner_code(learner_fn, generated.clone(), training.clone())
-    if error:
-        return report(exercise, [error])
-    value = _tensor_result("result", value, problems)
-    if value is None:
-        return report(exercise, problems)
+    value, problem = call_learner(learner_fn, "result", generated.clone(), training.clone())
+    problem = problem or _not_a_tensor("result", value)
+    if problem:
+        return report(exercise, [problem])
     shape = describe_shape("result", value.shape, expected.shape)
     if shape:
         return report(exercise, [shape + " (one distance per generated image)"])
+    problems: list[str] = []
     copies_ok = bool((value[:3].abs() < 0.02).all())  # torch.cdist's fast path is off by about 0.01
     if not copies_ok:
         problems.append(f"the first 3 generated images are exact copies of training images, so their distances "
@@ -140,12 +129,9 @@ def check_mean_and_standard_error(learner_fn, exercise: str = "project-study-ex-
     problems: list[str] = []
     passed = 0
     for label, values in cases.items():
-        result, error = run_learner_code(learner_fn, list(values))
-        if error:
-            problems.append(f"{label}: {error}")
-            continue
-        if result is None:
-            problems.append(f"{label}: the function returned None; write its body (return a pair)")
+        result, problem = call_learner(learner_fn, label, list(values), returns="a pair")
+        if problem:
+            problems.append(problem)
             continue
         try:
             mean, stderr = (float(v) for v in result)
@@ -180,12 +166,10 @@ def check_to_uint8(learner_fn, exercise: str = "project-audit-ex-2") -> CheckRes
     problems: list[str] = []
     passed = 0
     for label, images in cases.items():
-        value, error = run_learner_code(learner_fn, images.clone())
-        if error:
-            problems.append(f"{label}: {error}")
-            continue
-        value = _tensor_result(label, value, problems)
-        if value is None:
+        value, problem = call_learner(learner_fn, label, images.clone())
+        problem = problem or _not_a_tensor(label, value)
+        if problem:
+            problems.append(problem)
             continue
         if value.dtype != torch.uint8:
             problems.append(f"{label}: dtype {value.dtype}, expected torch.uint8")
