@@ -70,21 +70,27 @@ class Section:
 # The reference: a training loop as the source articles' MNIST project writes it.
 # ---------------------------------------------------------------------------------------------
 
-def reference_loader(batch_size: int, value_range: tuple[float, float]):
+def torchvision_mnist_root(work: Path) -> Path:
+    """Copy the verified MNIST archives into ``work/MNIST/raw``, where torchvision looks for them.
+
+    A private copy, because the shared data folder may be read-only and torchvision
+    extracts the archives next to themselves.
+    """
+    raw = work / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for path in verify_mnist().values():
+        shutil.copy(path, raw / path.name)
+    return work
+
+
+def reference_loader(root: Path, batch_size: int, value_range: tuple[float, float]):
     """A torchvision MNIST ``DataLoader`` with per-image transforms, as in most tutorials."""
     from torchvision import datasets, transforms
 
-    # torchvision reads the extracted files from <root>/MNIST/raw; extract a private copy
-    # of the verified archives (the shared data folder may be read-only).
-    work = Path(tempfile.mkdtemp(prefix="aigc-bench-"))
-    raw = work / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for path in verify_mnist().values():
-        shutil.copy(path, raw / path.name)
     steps = [transforms.ToTensor()]
     if value_range == (-1, 1):
         steps.append(transforms.Normalize((0.5,), (0.5,)))
-    dataset = datasets.MNIST(work, train=True, download=True, transform=transforms.Compose(steps))
+    dataset = datasets.MNIST(root, train=True, download=True, transform=transforms.Compose(steps))
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True)
 
 
@@ -176,35 +182,37 @@ def bench_throughput(quick: bool, device) -> Section:
     families = ["gan_mlp", "vae"]
     if "GeneratorDCGAN" in models.MODEL_CLASSES:
         families.insert(1, "dcgan")
-    for family in families:
-        value_range = (0, 1) if family == "vae" else (-1, 1)
-        started = time.perf_counter()
-        loader = reference_loader(64, value_range)
-        reference_load = time.perf_counter() - started
-        seed_everything(0)
-        if family == "vae":
-            model = models.VAE().to(device)
-            seen, seconds = reference_vae_epoch(model, loader, images_wanted, device)
-        else:
-            generator, discriminator = (m.to(device) for m in _gan_pair(family))
-            seen, seconds = reference_gan_epoch(generator, discriminator, loader, images_wanted, device)
-        reference_rate = seen / seconds
-        section.rows.append(_throughput_row(f"{family}: reference loop", 64, seen, seconds, reference_load))
-
-        started = time.perf_counter()
-        data = load_mnist("train", value_range=value_range, device=device, subset=images_wanted)
-        package_load = time.perf_counter() - started
-        for batch in (64, 128):
+    with tempfile.TemporaryDirectory(prefix="aigc-bench-") as work:
+        root = torchvision_mnist_root(Path(work))
+        for family in families:
+            value_range = (0, 1) if family == "vae" else (-1, 1)
+            started = time.perf_counter()
+            loader = reference_loader(root, 64, value_range)
+            reference_load = time.perf_counter() - started
             seed_everything(0)
             if family == "vae":
-                history = train_vae(models.VAE(), data.images, VaeConfig(epochs=1, batch_size=batch),
-                                    device=device, progress=False)
+                model = models.VAE().to(device)
+                seen, seconds = reference_vae_epoch(model, loader, images_wanted, device)
             else:
-                generator, discriminator = _gan_pair(family)
-                history = train_gan(generator, discriminator, data.images, GanConfig(epochs=1, batch_size=batch),
-                                    device=device, progress=False)
-            section.rows.append(_throughput_row(f"{family}: package trainer", batch, len(data), history.seconds,
-                                                package_load, reference_rate))
+                generator, discriminator = (m.to(device) for m in _gan_pair(family))
+                seen, seconds = reference_gan_epoch(generator, discriminator, loader, images_wanted, device)
+            reference_rate = seen / seconds
+            section.rows.append(_throughput_row(f"{family}: reference loop", 64, seen, seconds, reference_load))
+
+            started = time.perf_counter()
+            data = load_mnist("train", value_range=value_range, device=device, subset=images_wanted)
+            package_load = time.perf_counter() - started
+            for batch in (64, 128):
+                seed_everything(0)
+                if family == "vae":
+                    history = train_vae(models.VAE(), data.images, VaeConfig(epochs=1, batch_size=batch),
+                                        device=device, progress=False)
+                else:
+                    generator, discriminator = _gan_pair(family)
+                    history = train_gan(generator, discriminator, data.images, GanConfig(epochs=1, batch_size=batch),
+                                        device=device, progress=False)
+                section.rows.append(_throughput_row(f"{family}: package trainer", batch, len(data), history.seconds,
+                                                    package_load, reference_rate))
     return section
 
 
@@ -313,7 +321,6 @@ def bench_gpu(quick: bool) -> Section | None:
         generator, discriminator = GeneratorMLP().to(device), DiscriminatorMLP().to(device)
         if mode == "torch.compile":
             generator, discriminator = torch.compile(generator), torch.compile(discriminator)
-            generator.latent_dim = 100
         opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
         torch.cuda.reset_peak_memory_stats()
