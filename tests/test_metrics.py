@@ -205,3 +205,47 @@ def test_format_results_marks_missing_and_conditional_values():
     table = metrics.format_results([{"model": "a", "fd_mnist": 1.0, "test_nll": 90.0, "test_nll_given_label": True},
                                     {"model": "b", "fd_mnist": None}], columns=["fd_mnist", "test_nll"])
     assert "| a | 1.00 | 90.0 (given y) |" in table and "| b | - | - |" in table
+
+
+# --------------------------------------------------------------------------- PSNR, SSIM, ROC/AUC
+
+
+def test_psnr_matches_its_definition_and_respects_value_range():
+    target = torch.rand(3, 1, 28, 28)
+    noisy = (target + 0.05 * torch.randn_like(target)).clamp(0, 1)
+    mse = ((noisy - target) ** 2).flatten(1).mean(1).double()
+    assert torch.allclose(metrics.psnr(noisy, target), 10 * torch.log10(1 / mse), atol=1e-6)
+    # the same images in [-1, 1] give the same PSNR once the range is declared
+    assert torch.allclose(metrics.psnr(noisy * 2 - 1, target * 2 - 1, value_range=(-1, 1)),
+                          metrics.psnr(noisy, target), atol=1e-6)
+    assert torch.isinf(metrics.psnr(target, target)).all()
+
+
+def test_ssim_is_one_for_identical_images_and_drops_with_noise():
+    target = torch.rand(2, 1, 28, 28)
+    assert torch.allclose(metrics.ssim(target, target), torch.ones(2, dtype=torch.float64))
+    slightly = (target + 0.02 * torch.randn_like(target)).clamp(0, 1)
+    badly = (target + 0.3 * torch.randn_like(target)).clamp(0, 1)
+    assert (metrics.ssim(badly, target) < metrics.ssim(slightly, target)).all()
+    assert (metrics.ssim(slightly, target) < 1).all()
+
+
+def test_image_pair_metrics_refuse_bad_input():
+    images = torch.rand(2, 1, 28, 28)
+    with pytest.raises(metrics.MetricsError, match="same shape"):
+        metrics.psnr(images, images[:1])
+    with pytest.raises(metrics.MetricsError, match="value_range"):
+        metrics.ssim(images * 2 - 1, images)
+    with pytest.raises(metrics.MetricsError, match="at least 11"):
+        metrics.ssim(torch.rand(2, 1, 7, 7), torch.rand(2, 1, 7, 7))
+
+
+def test_roc_auc_known_answers_and_errors():
+    assert metrics.roc_auc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1])[0] == 1.0
+    assert metrics.roc_auc([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1])[0] == 0.0
+    auc, fpr, tpr = metrics.roc_auc(torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([0, 0, 1, 1]))
+    assert auc == 0.75 and fpr[0] == 0 and tpr[-1] == 1
+    with pytest.raises(metrics.MetricsError, match="both normal"):
+        metrics.roc_auc([0.1, 0.2], [1, 1])
+    with pytest.raises(metrics.MetricsError, match="one label per score"):
+        metrics.roc_auc([0.1, 0.2, 0.3], [0, 1])
