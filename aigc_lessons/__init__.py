@@ -16,16 +16,25 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _SUBMODULES = {
+    "anomaly",
+    "augmentation",
     "checks",
+    "classroom",
     "cli",
     "core",
     "data",
+    "feature_vis",
+    "image_tasks",
     "losses",
     "metrics",
     "models",
+    "music",
     "pretrained",
+    "recipes",
     "runs",
+    "toy2d",
     "train",
+    "trainers",
     "viz",
 }
 

@@ -144,7 +144,8 @@ def parse_page(path: Path) -> _Parsed:
 
 def _is_external(url: str) -> bool:
     scheme = urlsplit(url).scheme
-    return bool(scheme) or url.startswith("//")
+    # a data: URL is embedded in the page itself (the music chapter's audio), so it loads nothing
+    return (bool(scheme) and scheme != "data") or url.startswith("//")
 
 
 def _resolve(site: Path, page: Path, url: str) -> tuple[Path, str]:

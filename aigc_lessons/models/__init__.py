@@ -16,7 +16,10 @@ from .conditional import (
 from .dcgan import DiscriminatorDCGAN, GeneratorDCGAN
 from .gan_mlp import DiscriminatorMLP, GeneratorMLP
 from .gan_toy import DiscriminatorToy, GeneratorToy
+from .music import MelodyLSTM
+from .translation import CycleGenerators, PatchDiscriminator, UNetGenerator
 from .vae import VAE, ConditionalVAE
+from .superres import EDSR
 
 # Every nn.Module that the pretrained registry or a checkpoint may name.
 MODEL_CLASSES = {
@@ -29,6 +32,9 @@ MODEL_CLASSES = {
         ConditionalGenerator, ConditionalDiscriminator,                  # conditional GAN
         ConditionalGeneratorDCGAN, ConditionalDiscriminatorDCGAN,
         MnistClassifier,                                                 # the evaluation's judge
+        MelodyLSTM,                                                      # music chapter
+        UNetGenerator, PatchDiscriminator, CycleGenerators,              # image-to-image translation
+        EDSR,                                                            # super-resolution
     )
 }
 

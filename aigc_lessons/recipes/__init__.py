@@ -23,6 +23,10 @@ from ..core import Budget, get_budget, get_device
 from . import gan
 from . import vae as vae_recipes  # noqa: E402
 from . import classifier as classifier_recipes  # noqa: E402
+from . import anomaly as anomaly_recipes  # noqa: E402
+from . import superres as superres_recipes  # noqa: E402
+from . import translation as translation_recipes  # noqa: E402
+from . import music as music_recipes  # noqa: E402
 
 
 @dataclass
@@ -46,6 +50,14 @@ RECIPES: dict[str, Recipe] = {
     "cgan_mnist": vae_recipes.cgan_mnist,
     "cgan_dcgan_mnist": vae_recipes.cgan_dcgan_mnist,
     "classifier_mnist": classifier_recipes.classifier_mnist,
+    "vae_anomaly_mnist": anomaly_recipes.vae_anomaly_mnist,
+    "edsr_x4_mnist": superres_recipes.edsr_x4_mnist,
+    "edsr_x2_mnist": superres_recipes.edsr_x2_mnist,
+    "srgan_x4_mnist": superres_recipes.srgan_x4_mnist,
+    "pix2pix_skeleton_mnist": translation_recipes.pix2pix_skeleton_mnist,
+    "l1_skeleton_mnist": translation_recipes.l1_skeleton_mnist,
+    "cyclegan_stroke_mnist": translation_recipes.cyclegan_stroke_mnist,
+    "music_lstm_bach": music_recipes.music_lstm_bach,
 }
 
 

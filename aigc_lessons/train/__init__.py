@@ -7,6 +7,9 @@ from .gan import GanConfig, count_parameters, discriminator_diagnostics, gan_ste
 from .loop import History, NonFiniteLossError, fit
 from .vae import VaeConfig, binarize, evaluate_vae, train_vae, vae_step  # noqa: E402
 from .conditional import CganConfig, cgan_step, class_grid_labels, class_grid_noise, conditional_class_accuracy, train_cgan  # noqa: E402
+from .translation import CycleGanConfig, Pix2PixConfig, cyclegan_step, pix2pix_step, train_cyclegan, train_pix2pix, translate, translation_scores  # noqa: E402
+
+from .superres import SuperResConfig, evaluate_bicubic, evaluate_superres, srgan_step, superres_step, train_superres, upscale  # noqa: E402
 
 __all__ = [
     "History", "NonFiniteLossError", "fit",

@@ -117,7 +117,13 @@ def gan_step(
 
     # Discriminator: push real logits up and fake logits down. ``detach`` keeps
     # this step from computing gradients for the generator.
-    real_scores, fake_scores = discriminator(real), discriminator(fake.detach())
+    if _has_batch_norm(discriminator):
+        # separate passes: batch statistics of a mixed batch would let D tell real from fake by them
+        real_scores, fake_scores = discriminator(real), discriminator(fake.detach())
+    else:
+        # one pass over real and fake together: the same logits, and one large matrix product
+        # runs faster than two half-size ones (the benchmarks measure it)
+        real_scores, fake_scores = discriminator(torch.cat([real, fake.detach()])).split(len(real))
     out: dict[str, torch.Tensor] = {}
     if loss == "bce":
         loss_d = discriminator_loss(real_scores, fake_scores, real_label)
@@ -196,8 +202,9 @@ def train_gan(
             + ". Load them with load_mnist(value_range=(-1, 1))."
         )
 
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_generator, betas=config.betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_discriminator, betas=config.betas)
+    # fused=True: one kernel updates all parameters instead of a loop over tensors (same update rule)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_generator, betas=config.betas, fused=True)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_discriminator, betas=config.betas, fused=True)
     batches = TensorBatches(images.to(device), batch_size=config.batch_size, seed=config.seed)
     history = History()
     wanted = set(snapshot_epochs) | {config.epochs}
