@@ -128,11 +128,13 @@ def run_learner_code(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any
         return None, f"your function raised {type(error).__name__}: {error}"
 
 
-def call_learner(function: Callable, label: str, *args: Any, returns: str = "a tensor") -> tuple[Any, str | None]:
+def call_learner(function: Callable, label: str, *args: Any, returns: str = "a tensor",
+                 expect_tensor: bool = False) -> tuple[Any, str | None]:
     """Run the learner's function on one test case: ``(result, None)``, or ``(None, problem)``.
 
-    The problem names the case and says what happened: an exception, or the
-    placeholder's ``None`` (worded so that :func:`report` counts it as not attempted).
+    The problem names the case and says what happened: an exception, the
+    placeholder's ``None`` (worded so that :func:`report` counts it as not attempted),
+    or, with ``expect_tensor=True``, a result that is not a ``torch.Tensor``.
 
     Example:
         >>> call_learner(lambda x: None, "case 1", 2.0)
@@ -145,6 +147,11 @@ def call_learner(function: Callable, label: str, *args: Any, returns: str = "a t
         return None, f"{label}: {error}"
     if value is None:
         return None, f"{label}: the function {NOT_ATTEMPTED_MARK}; write its body (it should return {returns})"
+    if expect_tensor:
+        import torch  # here, not at the top: importing the checks package stays fast
+
+        if not isinstance(value, torch.Tensor):
+            return None, f"{label}: expected a torch.Tensor, got {type(value).__name__}"
     return value, None
 
 

@@ -29,12 +29,9 @@ def check_gram_matrix(learner_fn, exercise: str = "deepdream-ex-2") -> CheckResu
     passed = 0
     results: dict[str, torch.Tensor] = {}
     for label, features in cases.items():
-        value, problem = call_learner(learner_fn, label, features.clone(), returns="a (B, C, C) tensor")
+        value, problem = call_learner(learner_fn, label, features.clone(), returns="a (B, C, C) tensor", expect_tensor=True)
         if problem:
             problems.append(problem)
-            continue
-        if not isinstance(value, torch.Tensor):
-            problems.append(f"{label}: expected a torch.Tensor, got {type(value).__name__}")
             continue
         expected = gram_matrix(features)
         shape_problem = describe_shape(f"{label}: result", value.shape, expected.shape)

@@ -23,12 +23,9 @@ def check_discriminator_loss(learner_fn, exercise: str = "first-gan-ex-2") -> Ch
     problems: list[str] = []
     passed = 0
     for label, (real, fake) in cases.items():
-        value, problem = call_learner(learner_fn, label, real.clone(), fake.clone())
+        value, problem = call_learner(learner_fn, label, real.clone(), fake.clone(), expect_tensor=True)
         if problem:
             problems.append(problem)
-            continue
-        if not isinstance(value, torch.Tensor):
-            problems.append(f"{label}: expected a torch.Tensor, got {type(value).__name__}")
             continue
         shape_problem = describe_shape(f"{label}: result", value.shape, ())
         if shape_problem:

@@ -31,12 +31,9 @@ def check_psnr(learner_fn, exercise: str = "superres-ex-2") -> CheckResult:
     problems: list[str] = []
     passed = 0
     for label, (out, tgt) in cases.items():
-        value, problem = call_learner(learner_fn, label, out.clone(), tgt.clone())
+        value, problem = call_learner(learner_fn, label, out.clone(), tgt.clone(), expect_tensor=True)
         if problem:
             problems.append(problem)
-            continue
-        if not isinstance(value, torch.Tensor):
-            problems.append(f"{label}: expected a torch.Tensor, got {type(value).__name__}")
             continue
         expected = _reference_psnr(out, tgt)
         shape_problem = describe_shape(f"{label}: result", value.shape, expected.shape)
@@ -72,12 +69,9 @@ def check_pixel_shuffle(learner_fn, exercise: str = "superres-ex-3") -> CheckRes
     problems: list[str] = []
     passed = 0
     for label, (features, r) in cases.items():
-        value, problem = call_learner(learner_fn, label, features.clone(), r)
+        value, problem = call_learner(learner_fn, label, features.clone(), r, expect_tensor=True)
         if problem:
             problems.append(problem)
-            continue
-        if not isinstance(value, torch.Tensor):
-            problems.append(f"{label}: expected a torch.Tensor, got {type(value).__name__}")
             continue
         expected = torch.nn.functional.pixel_shuffle(features, r)
         shape_problem = describe_shape(f"{label}: result", value.shape, expected.shape)
