@@ -99,22 +99,30 @@ def to_unit_range(images: torch.Tensor, value_range: tuple[float, float] = (-1, 
                            f"got {tuple(images.shape)}.")
     if len(images) == 0:
         raise MetricsError("got an empty batch of images")
+    unit = _scaled_to_unit(images, value_range, "the images")
+    low = float(value_range[0])
+    if low < 0 <= float(images.min()) and len(images) >= 10:
+        warnings.warn(f"value_range=({low:g}, {float(value_range[1]):g}) but no pixel is below 0: these look like "
+                      "images in [0, 1]; if so, pass value_range=(0, 1) or the metrics will see washed-out grey "
+                      "digits.", stacklevel=3)
+    return unit
+
+
+def _scaled_to_unit(images: torch.Tensor, value_range: tuple[float, float], what: str) -> torch.Tensor:
+    """``images`` (any shape) as float32 mapped from ``value_range`` to ``[0, 1]``, after checking that they
+    are finite and really lie in ``value_range`` (with a small slack for rounding)."""
     low, high = (float(v) for v in value_range)
     if not high > low:
         raise MetricsError(f"value_range must be (low, high) with low < high, got {value_range!r}")
     images = images.float()
     if not torch.isfinite(images).all():
-        raise MetricsError("the images contain NaN or infinite values; check the generator's output.")
+        raise MetricsError(f"{what} contain NaN or infinite values; check the model's output.")
     lowest, highest = float(images.min()), float(images.max())
     slack = 1e-3 * (high - low)
     if lowest < low - slack or highest > high + slack:
-        raise MetricsError(f"the images have values in [{lowest:.3g}, {highest:.3g}], outside value_range="
-                           f"({low:g}, {high:g}). Pass the range the images are really in, for example "
+        raise MetricsError(f"{what} have values in [{lowest:.3g}, {highest:.3g}], outside value_range="
+                           f"({low:g}, {high:g}). Pass the range they are really in, for example "
                            "value_range=(0, 1) for VAE means, (-1, 1) for tanh generators.")
-    if low < 0 <= lowest and len(images) >= 10:
-        warnings.warn(f"value_range=({low:g}, {high:g}) but no pixel is below 0: these look like images in "
-                      "[0, 1]; if so, pass value_range=(0, 1) or the metrics will see washed-out grey digits.",
-                      stacklevel=3)
     return ((images - low) / (high - low)).clamp_(0.0, 1.0)
 
 
@@ -385,18 +393,8 @@ def _paired_unit_images(outputs: torch.Tensor, targets: torch.Tensor, value_rang
     if outputs.shape != targets.shape or outputs.dim() != 4 or outputs.shape[1] != 1 or len(outputs) == 0:
         raise MetricsError(f"outputs and targets must be non-empty batches of the same shape (N, 1, H, W); "
                            f"got {tuple(outputs.shape)} and {tuple(targets.shape)}")
-    low, high = (float(v) for v in value_range)
-    arrays = []
-    for name, images in (("outputs", outputs), ("targets", targets)):
-        images = images.detach().float().cpu()
-        if not torch.isfinite(images).all():
-            raise MetricsError(f"the {name} contain NaN or infinite values")
-        slack = 1e-3 * (high - low)
-        if float(images.min()) < low - slack or float(images.max()) > high + slack:
-            raise MetricsError(f"the {name} have values in [{float(images.min()):.3g}, {float(images.max()):.3g}], "
-                               f"outside value_range=({low:g}, {high:g}); pass the range they are really in")
-        arrays.append(((images - low) / (high - low)).clamp(0, 1)[:, 0].double().numpy())
-    return arrays[0], arrays[1]
+    return tuple(_scaled_to_unit(images.detach().cpu(), value_range, f"the {name}")[:, 0].double().numpy()
+                 for name, images in (("outputs", outputs), ("targets", targets)))
 
 
 def psnr(outputs: torch.Tensor, targets: torch.Tensor, value_range: tuple[float, float] = (0, 1)) -> torch.Tensor:

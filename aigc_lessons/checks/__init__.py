@@ -129,12 +129,13 @@ def run_learner_code(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any
 
 
 def call_learner(function: Callable, label: str, *args: Any, returns: str = "a tensor",
-                 expect_tensor: bool = False) -> tuple[Any, str | None]:
+                 expect_tensor: bool = False, expect_number: bool = False) -> tuple[Any, str | None]:
     """Run the learner's function on one test case: ``(result, None)``, or ``(None, problem)``.
 
     The problem names the case and says what happened: an exception, the
     placeholder's ``None`` (worded so that :func:`report` counts it as not attempted),
-    or, with ``expect_tensor=True``, a result that is not a ``torch.Tensor``.
+    with ``expect_tensor=True`` a result that is not a ``torch.Tensor``, and with
+    ``expect_number=True`` a result that is not one number (the result is then a ``float``).
 
     Example:
         >>> call_learner(lambda x: None, "case 1", 2.0)
@@ -152,6 +153,12 @@ def call_learner(function: Callable, label: str, *args: Any, returns: str = "a t
 
         if not isinstance(value, torch.Tensor):
             return None, f"{label}: expected a torch.Tensor, got {type(value).__name__}"
+    if expect_number:
+        try:
+            return float(value), None
+        except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several elements
+            shape = f" of shape {tuple(value.shape)}" if hasattr(value, "shape") else ""
+            return None, f"{label}: expected one number (a float or a 0-d tensor), got {type(value).__name__}{shape}"
     return value, None
 
 

@@ -38,15 +38,9 @@ def check_auc(learner_fn, exercise: str = "anomaly-ex-2") -> CheckResult:
     problems: list[str] = []
     passed = 0
     for label, (scores, labels) in cases.items():
-        value, problem = call_learner(learner_fn, label, scores.clone(), labels.clone(), returns="a number")
+        value, problem = call_learner(learner_fn, label, scores.clone(), labels.clone(), returns="a number", expect_number=True)
         if problem:
             problems.append(problem)
-            continue
-        try:
-            value = float(value)
-        except (TypeError, ValueError, RuntimeError):
-            problems.append(f"{label}: expected one number (a float or a 0-d tensor), got {type(value).__name__}"
-                            f"{' of shape ' + str(tuple(value.shape)) if hasattr(value, 'shape') else ''}")
             continue
         expected = _reference_auc(scores, labels)
         mismatch = describe_mismatch(f"{label}: AUC", value, expected, rel_tol=0, abs_tol=1e-6)

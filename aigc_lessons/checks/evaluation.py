@@ -21,14 +21,9 @@ def check_inception_score(learner_fn, exercise: str = "evaluation-ex-2") -> Chec
     problems: list[str] = []
     passed = 0
     for label, probabilities in cases.items():
-        value, problem = call_learner(learner_fn, label, probabilities.clone(), returns="a number")
+        value, problem = call_learner(learner_fn, label, probabilities.clone(), returns="a number", expect_number=True)
         if problem:
             problems.append(problem)
-            continue
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            problems.append(f"{label}: expected a number (a float or a 0-d tensor), got {type(value).__name__}")
             continue
         expected = inception_score_from_probabilities(probabilities)
         mismatch = describe_mismatch(label, value, expected, rel_tol=1e-4, abs_tol=1e-6)

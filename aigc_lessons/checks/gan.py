@@ -77,14 +77,9 @@ def check_js_divergence(learner_fn, exercise: str = "gan-theory-ex-2") -> CheckR
     problems: list[str] = []
     passed = 0
     for label, (p, q) in cases.items():
-        value, problem = call_learner(learner_fn, label, p.clone(), q.clone(), x.clone(), returns="a number")
+        value, problem = call_learner(learner_fn, label, p.clone(), q.clone(), x.clone(), returns="a number", expect_number=True)
         if problem:
             problems.append(problem)
-            continue
-        try:
-            value = float(value)
-        except (TypeError, ValueError, RuntimeError):
-            problems.append(f"{label}: expected a number or a 0-d tensor, got {type(value).__name__}")
             continue
         expected = _js_reference(p, q, x)
         if not math.isfinite(value):

@@ -9,12 +9,6 @@ import torch
 from . import CheckResult, call_learner, describe_mismatch, describe_shape, report
 
 
-def _not_a_tensor(label: str, value) -> str | None:
-    if isinstance(value, torch.Tensor):
-        return None
-    return f"{label}: expected a torch.Tensor, got {type(value).__name__}"
-
-
 def check_scale_pixels(learner_fn, exercise: str = "project-plan-ex-2") -> CheckResult:
     """Check ``scale_pixels(pixels_uint8) -> float tensor in [-1, 1]`` (0 -> -1, 255 -> 1, linear)."""
     cases = {
@@ -25,8 +19,7 @@ def check_scale_pixels(learner_fn, exercise: str = "project-plan-ex-2") -> Check
     problems: list[str] = []
     passed = 0
     for label, pixels in cases.items():
-        value, problem = call_learner(learner_fn, label, pixels.clone())
-        problem = problem or _not_a_tensor(label, value)
+        value, problem = call_learner(learner_fn, label, pixels.clone(), expect_tensor=True)
         if problem:
             problems.append(problem)
             continue
@@ -99,8 +92,7 @@ def check_nearest_distances(learner_fn, exercise: str = "project-eval-ex-2") -> 
     generated = torch.cat([training[:3], torch.rand(4, 1, 28, 28, generator=g)])  # 3 exact copies
     differences = generated.flatten(1)[:, None, :] - training.flatten(1)[None, :, :]
     expected = differences.pow(2).sum(dim=2).sqrt().min(dim=1).values  # exact, no matrix-product shortcut
-    value, problem = call_learner(learner_fn, "result", generated.clone(), training.clone())
-    problem = problem or _not_a_tensor("result", value)
+    value, problem = call_learner(learner_fn, "result", generated.clone(), training.clone(), expect_tensor=True)
     if problem:
         return report(exercise, [problem])
     shape = describe_shape("result", value.shape, expected.shape)
@@ -166,8 +158,7 @@ def check_to_uint8(learner_fn, exercise: str = "project-audit-ex-2") -> CheckRes
     problems: list[str] = []
     passed = 0
     for label, images in cases.items():
-        value, problem = call_learner(learner_fn, label, images.clone())
-        problem = problem or _not_a_tensor(label, value)
+        value, problem = call_learner(learner_fn, label, images.clone(), expect_tensor=True)
         if problem:
             problems.append(problem)
             continue
