@@ -59,6 +59,46 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def mixed_precision(device: torch.device | str, precision: str = "fp32"):
+    """The context in which a training step runs its forward passes and losses.
+
+    ``"fp32"``: plain float32, nothing changes. ``"bf16"``: ``torch.autocast``
+    with bfloat16, which runs matrix products and convolutions in 16 bits
+    while parameters, optimizer state and reductions stay float32. bfloat16 has
+    float32's exponent range, so unlike float16 it needs no loss scaling. It is
+    faster only on hardware with bfloat16 units (GPUs since NVIDIA Ampere, CPUs
+    with AMX or AVX-512 BF16); elsewhere it can be slower. The backward pass
+    runs outside this context, as PyTorch recommends.
+
+    Example:
+        >>> with mixed_precision("cpu", "bf16"):
+        ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+        torch.bfloat16
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    device_type = torch.device(device).type
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def cpu_bfloat16_units() -> list[str] | None:
+    """The bfloat16 instruction sets of this CPU (``amx_bf16``, ``avx512_bf16``), or None if unknown.
+
+    bfloat16 autocast on a CPU is fast only with one of them; without, PyTorch
+    converts numbers back and forth and a step gets slower. Read from
+    ``/proc/cpuinfo``, so the answer is None on systems other than Linux.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            flags = next(line for line in file if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return None
+    return [name for name in ("amx_bf16", "avx512_bf16") if name in flags]
+
+
 def is_fast() -> bool:
     """True when ``AIGC_LESSONS_FAST`` is set to a true value (1, true, yes)."""
     return os.environ.get(FAST_ENV, "").strip().lower() in {"1", "true", "yes", "on"}

@@ -78,7 +78,17 @@ class TrainerSpec:
 def _adam(module, lr: float, betas=(0.5, 0.999)):
     import torch
 
-    return torch.optim.Adam(module.parameters(), lr=lr, betas=betas)
+    return torch.optim.Adam(module.parameters(), lr=lr, betas=betas, fused=True)  # one kernel for all tensors
+
+
+def _precision(config) -> str:
+    """The ``precision`` option, checked before any training starts."""
+    from .core import PRECISIONS
+
+    precision = config.options.get("precision", "fp32")
+    if precision not in PRECISIONS:
+        raise ValueError(f"option precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision
 
 
 def _noise(noise_generator, count: int, latent_dim: int, device):
@@ -96,8 +106,10 @@ def _gan_setup(generator, discriminator, config, device) -> TrainingSetup:
     latent_dim = generator.latent_dim
     opt_g, opt_d = _adam(generator, config.lr), _adam(discriminator, config.lr)
 
+    precision = _precision(config)
+
     def step(batch):
-        return gan_step(generator, discriminator, opt_g, opt_d, batch[0], latent_dim)
+        return gan_step(generator, discriminator, opt_g, opt_d, batch[0], latent_dim, precision=precision)
 
     def sample(noise_generator, count):
         return sample_images(generator, _noise(noise_generator, count, latent_dim, device))
@@ -131,11 +143,12 @@ def _build_vae(config, device) -> TrainingSetup:
     latent_dim = int(config.options.get("latent_dim", 20))
     beta = float(config.options.get("beta", 1.0))
     model = VAE(latent_dim=latent_dim).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    precision = _precision(config)
 
     def step(batch):
         x = torch.bernoulli(batch[0])  # dynamic binarization, as in the VAE chapter
-        return vae_step(model, optimizer, x, None, beta)
+        return vae_step(model, optimizer, x, None, beta, precision=precision)
 
     @torch.no_grad()
     def sample(noise_generator, count):
@@ -161,9 +174,11 @@ def _build_cgan(config, device) -> TrainingSetup:
     discriminator = ConditionalDiscriminator().to(device).train()
     opt_g, opt_d = _adam(generator, config.lr), _adam(discriminator, config.lr)
 
+    precision = _precision(config)
+
     def step(batch):
         images, labels = batch
-        return cgan_step(generator, discriminator, opt_g, opt_d, images, labels)
+        return cgan_step(generator, discriminator, opt_g, opt_d, images, labels, precision)
 
     def sample(noise_generator, count):
         labels = (torch.arange(count) % 10).to(device)  # in a grid 10 wide, each column is one class
@@ -179,16 +194,17 @@ _GAN_FAST = {"epochs": 1, "batch_size": 128, "lr": 2e-4, "subset": 2048}
 # name -> what it is, how to build it, default settings (full / fast), extra options.
 TRAINERS: dict[str, TrainerSpec] = {
     "gan_mlp": TrainerSpec("fully connected GAN (first GAN chapter and the project)", _build_gan_mlp,
-                           _GAN_FULL, _GAN_FAST, {"latent_dim": 100}),
+                           _GAN_FULL, _GAN_FAST, {"latent_dim": 100, "precision": "fp32"}),
     "dcgan": TrainerSpec("deep convolutional GAN (DCGAN chapter)", _build_dcgan,
-                         {**_GAN_FULL, "epochs": 6}, _GAN_FAST, {"latent_dim": 100, "channels": 32},
-                         requires=("models/dcgan.py",)),
+                         {**_GAN_FULL, "epochs": 6}, _GAN_FAST,
+                         {"latent_dim": 100, "channels": 32, "precision": "fp32"}, requires=("models/dcgan.py",)),
     "vae": TrainerSpec("variational autoencoder, Bernoulli decoder (VAE chapter)", _build_vae,
                        {"epochs": 20, "batch_size": 128, "lr": 1e-3, "subset": None},
                        {"epochs": 1, "batch_size": 128, "lr": 1e-3, "subset": 2048},
-                       {"latent_dim": 20, "beta": 1.0}, requires=("models/vae.py", "train/vae.py")),
+                       {"latent_dim": 20, "beta": 1.0, "precision": "fp32"},
+                       requires=("models/vae.py", "train/vae.py")),
     "cgan": TrainerSpec("conditional GAN, class-controlled digits (conditional chapter)", _build_cgan,
-                        {**_GAN_FULL, "epochs": 20}, _GAN_FAST, {"latent_dim": 64},
+                        {**_GAN_FULL, "epochs": 20}, _GAN_FAST, {"latent_dim": 64, "precision": "fp32"},
                         requires=("models/conditional.py", "train/conditional.py")),
 }
 
@@ -205,7 +221,7 @@ def get_trainer(name: str) -> TrainerSpec:
 
     Example:
         >>> get_trainer("gan_mlp").options
-        {'latent_dim': 100}
+        {'latent_dim': 100, 'precision': 'fp32'}
     """
     if name not in TRAINERS:
         import difflib

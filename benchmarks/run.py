@@ -32,6 +32,7 @@ import datetime as dt
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 sys.path.insert(0, str(ROOT))
 
-from aigc_lessons.core import get_device, seed_everything  # noqa: E402
+from aigc_lessons.core import cpu_bfloat16_units, get_device, seed_everything  # noqa: E402
 from aigc_lessons.data import load_mnist, verify_mnist  # noqa: E402
 
 
@@ -159,25 +160,47 @@ def _gan_pair(kind: str):
     return models.MODEL_CLASSES["GeneratorDCGAN"](), models.MODEL_CLASSES["DiscriminatorDCGAN"]()
 
 
-def _throughput_row(name, batch, images, seconds, load_seconds, reference_rate=None) -> list[str]:
-    rate = images / seconds
+def _throughput_row(name, precision, batch, rates, load_seconds, reference_rate=None) -> list[str]:
+    rate = statistics.median(rates)
     ratio = f"{rate / reference_rate:.2f}×" if reference_rate else "1.00× (reference)"
-    return [name, str(batch), f"{images:,}", f"{seconds:.1f}", f"{load_seconds:.1f}", f"{rate:,.0f}", ratio]
+    return [name, precision, str(batch), f"{rate:,.0f}", f"{min(rates):,.0f}–{max(rates):,.0f}",
+            f"{load_seconds:.1f}", ratio]
+
+
+def _package_rate(family: str, images: torch.Tensor, precision: str, batch: int, device) -> float:
+    """Images per second of one epoch of the package trainer over ``images``."""
+    from aigc_lessons import models
+    from aigc_lessons.train import GanConfig, VaeConfig, train_gan, train_vae
+
+    if family == "vae":
+        config = VaeConfig(epochs=1, batch_size=batch, precision=precision)
+        history = train_vae(models.VAE(), images, config, device=device, progress=False)
+    else:
+        generator, discriminator = _gan_pair(family)
+        config = GanConfig(epochs=1, batch_size=batch, precision=precision)
+        history = train_gan(generator, discriminator, images, config, device=device, progress=False)
+    return len(images) / history.seconds
 
 
 def bench_throughput(quick: bool, device) -> Section:
     from aigc_lessons import models
-    from aigc_lessons.train import GanConfig, VaeConfig, train_gan, train_vae
 
-    images_wanted = 2_048 if quick else 60_000
+    images_per_round, rounds = (1_024, 1) if quick else (20_000, 3)
+    package_settings = [("fp32", 64), ("fp32", 128), ("bf16", 64), ("bf16", 128)]
     section = Section(
         "Training throughput",
-        f"Same model, same number of training images ({images_wanted:,}), one run, on `{device}`. "
+        f"Same model, same number of training images ({images_per_round:,} per round), on `{device}`. "
+        f"{rounds} round(s): each round runs the reference and then every package setting once, so that a "
+        "slow spell of a shared machine hits all of them; the table gives the median images/s over the rounds, "
+        "the slowest and fastest round, and the ratio of medians. "
         "*Reference*: torchvision `MNIST` + `ToTensor`/`Normalize` + `DataLoader(batch_size=64, shuffle=True)`, "
         "`loss.item()` every step (the source project's style). *Package*: `load_mnist` tensors on the device, "
-        "`TensorBatches`, the package trainer (`log_every=50`). Seconds exclude the one-time data load, "
-        "shown in its own column (decoding MNIST once into tensors; for the reference, building the dataset).",
-        ["model / loop", "batch", "images", "seconds", "data setup s", "images/s", "vs reference"],
+        "`TensorBatches`, the package trainer (`log_every=50`), in float32 and with `precision=\"bf16\"` "
+        "(bfloat16 autocast for the forward passes; faster only on hardware with bfloat16 units, see the "
+        "machine line above). Times exclude the one-time data load, shown in its own column "
+        "(decoding MNIST once into tensors; for the reference, building the dataset).",
+        ["model / loop", "precision", "batch", "images/s (median)", "slowest–fastest round", "data setup s",
+         "vs reference"],
     )
     families = ["gan_mlp", "vae"]
     if "GeneratorDCGAN" in models.MODEL_CLASSES:
@@ -189,29 +212,28 @@ def bench_throughput(quick: bool, device) -> Section:
             started = time.perf_counter()
             loader = reference_loader(root, 64, value_range)
             reference_load = time.perf_counter() - started
-            seed_everything(0)
-            if family == "vae":
-                model = models.VAE().to(device)
-                seen, seconds = reference_vae_epoch(model, loader, images_wanted, device)
-            else:
-                generator, discriminator = (m.to(device) for m in _gan_pair(family))
-                seen, seconds = reference_gan_epoch(generator, discriminator, loader, images_wanted, device)
-            reference_rate = seen / seconds
-            section.rows.append(_throughput_row(f"{family}: reference loop", 64, seen, seconds, reference_load))
-
             started = time.perf_counter()
-            data = load_mnist("train", value_range=value_range, device=device, subset=images_wanted)
+            data = load_mnist("train", value_range=value_range, device=device, subset=images_per_round)
             package_load = time.perf_counter() - started
-            for batch in (64, 128):
-                seed_everything(0)
+            reference_rates: list[float] = []
+            package_rates: dict[tuple[str, int], list[float]] = {setting: [] for setting in package_settings}
+            for round_index in range(rounds):
+                seed_everything(round_index)
                 if family == "vae":
-                    history = train_vae(models.VAE(), data.images, VaeConfig(epochs=1, batch_size=batch),
-                                        device=device, progress=False)
+                    seen, seconds = reference_vae_epoch(models.VAE().to(device), loader, images_per_round, device)
                 else:
-                    generator, discriminator = _gan_pair(family)
-                    history = train_gan(generator, discriminator, data.images, GanConfig(epochs=1, batch_size=batch),
-                                        device=device, progress=False)
-                section.rows.append(_throughput_row(f"{family}: package trainer", batch, len(data), history.seconds,
+                    generator, discriminator = (m.to(device) for m in _gan_pair(family))
+                    seen, seconds = reference_gan_epoch(generator, discriminator, loader, images_per_round, device)
+                reference_rates.append(seen / seconds)
+                for precision, batch in package_settings:
+                    seed_everything(round_index)
+                    package_rates[precision, batch].append(
+                        _package_rate(family, data.images, precision, batch, device))
+            reference_rate = statistics.median(reference_rates)
+            section.rows.append(_throughput_row(f"{family}: reference loop", "fp32", 64, reference_rates,
+                                                reference_load))
+            for (precision, batch), rates in package_rates.items():
+                section.rows.append(_throughput_row(f"{family}: package trainer", precision, batch, rates,
                                                     package_load, reference_rate))
     return section
 
@@ -227,7 +249,7 @@ def bench_time_to_quality(quick: bool, device) -> Section:
     test_images = binarize(test.images, seed=0)
     seed_everything(0)
     model = VAE()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)  # as train_vae makes it
     elapsed, epoch, value = 0.0, 0, float("inf")
     while value > target and elapsed < limit_seconds:
         history = train_vae(model, train.images, VaeConfig(epochs=1), device=device, progress=False,
@@ -244,16 +266,18 @@ def bench_time_to_quality(quick: bool, device) -> Section:
         ["model", "target", "epochs", "seconds", "value reached"],
     )
     section.rows.append(["VAE (latent 20)", f"≤ {target:.0f} nats", str(epoch), reached, f"{value:.1f} nats"])
-    section.rows.append(_cgan_time_to_accuracy(quick, device))
+    section.rows.append(_cgan_time_to_accuracy(quick, device, "fp32"))
+    section.rows.append(_cgan_time_to_accuracy(quick, device, "bf16"))
     section.note += (
         " The convolutional conditional GAN (`cgan_dcgan_mnist`'s networks and settings: batch 128, Adam 2e-4, "
-        "β₁ 0.5) is trained one epoch at a time until the reference classifier labels "
+        "β₁ 0.5), in float32 and with bfloat16 autocast (`precision=\"bf16\"`, same seed), "
+        "is trained one epoch at a time until the reference classifier labels "
         f"{'90' if quick else '95'}% of its samples as the requested digit "
         f"({'50' if quick else '1,000'} samples per digit, fixed noise), checked after every epoch.")
     return section
 
 
-def _cgan_time_to_accuracy(quick: bool, device) -> list[str]:
+def _cgan_time_to_accuracy(quick: bool, device, precision: str) -> list[str]:
     """Train the convolutional cGAN epoch by epoch until its samples reach the target class accuracy."""
     from aigc_lessons import pretrained
     from aigc_lessons.models import ConditionalDiscriminatorDCGAN, ConditionalGeneratorDCGAN
@@ -265,7 +289,7 @@ def _cgan_time_to_accuracy(quick: bool, device) -> list[str]:
     seed_everything(0)
     generator = ConditionalGeneratorDCGAN(latent_dim=64, num_classes=10, embed_dim=16, channels=32)
     discriminator = ConditionalDiscriminatorDCGAN(channels=32)
-    optimizers = tuple(torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    optimizers = tuple(torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)  # as train_cgan
                        for m in (generator, discriminator))
 
     def judged_samples(labels):  # the judge reads [0, 1]; the generator writes [-1, 1]
@@ -274,14 +298,16 @@ def _cgan_time_to_accuracy(quick: bool, device) -> list[str]:
 
     elapsed, epoch, accuracy, history = 0.0, 0, 0.0, None
     while accuracy < target and epoch < max_epochs:
-        history = train_cgan(generator, discriminator, train.images, train.labels, CganConfig(epochs=epoch + 1),
+        config = CganConfig(epochs=epoch + 1, precision=precision)
+        history = train_cgan(generator, discriminator, train.images, train.labels, config,
                              device=device, progress=False, start_epoch=epoch, history=history,
                              optimizers=optimizers)
         elapsed = history.seconds  # the history carries the training time across calls
         epoch += 1
         accuracy, _ = conditional_class_accuracy(judge, judged_samples, per_class=per_class, device=device)
     reached = f"{elapsed:.0f}" if accuracy >= target else f"not reached in {elapsed:.0f}"
-    return ["convolutional cGAN", f"≥ {target:.0%} class accuracy", str(epoch), reached, f"{accuracy:.1%} accuracy"]
+    name = "convolutional cGAN" + (", bf16" if precision == "bf16" else "")
+    return [name, f"≥ {target:.0%} class accuracy", str(epoch), reached, f"{accuracy:.1%} accuracy"]
 
 
 def bench_notebooks(quick: bool) -> Section:
@@ -339,10 +365,9 @@ def bench_import(quick: bool) -> Section:
 
 
 def bench_gpu(quick: bool) -> Section | None:
-    """Eager float32 vs automatic mixed precision vs torch.compile, on the fully connected GAN."""
+    """Eager float32 vs bfloat16 autocast vs torch.compile, on the fully connected GAN and the DCGAN."""
     if not torch.cuda.is_available():
         return None
-    from aigc_lessons.models import DiscriminatorMLP, GeneratorMLP
     from aigc_lessons.train import gan_step
 
     device = torch.device("cuda")
@@ -350,28 +375,36 @@ def bench_gpu(quick: bool) -> Section | None:
     data = load_mnist("train", value_range=(-1, 1), device=device).images
     section = Section(
         "GPU: eager, mixed precision, torch.compile",
-        f"Fully connected GAN, batch {batch}, {steps} steps after 20 warm-up steps, on {torch.cuda.get_device_name()}.",
-        ["mode", "images/s", "peak memory MiB"],
+        f"Batch {batch}, {steps} steps of `gan_step` after 20 warm-up steps (compilation happens there), "
+        f"on {torch.cuda.get_device_name()}. Peak memory is PyTorch's allocator peak.",
+        ["model", "mode", "images/s", "peak memory MiB"],
     )
-    for mode in ("eager fp32", "amp bf16", "torch.compile"):
-        seed_everything(0)
-        generator, discriminator = GeneratorMLP().to(device), DiscriminatorMLP().to(device)
-        if mode == "torch.compile":
-            generator, discriminator = torch.compile(generator), torch.compile(discriminator)
-        opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        torch.cuda.reset_peak_memory_stats()
-        for index in range(steps + 20):
-            if index == 20:
-                torch.cuda.synchronize()
-                started = time.perf_counter()
-            real = data[torch.randint(len(data), (batch,), device=device)]
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mode == "amp bf16"):
-                gan_step(generator, discriminator, opt_g, opt_d, real, 100)
-        torch.cuda.synchronize()
-        rate = steps * batch / (time.perf_counter() - started)
-        section.rows.append([mode, f"{rate:,.0f}", f"{torch.cuda.max_memory_allocated() / 2**20:.0f}"])
+    for family in ("gan_mlp", "dcgan"):
+        for mode in ("eager fp32", "eager bf16", "torch.compile fp32"):
+            seed_everything(0)
+            generator, discriminator = (m.to(device) for m in _gan_pair(family))
+            if mode.startswith("torch.compile"):
+                generator, discriminator = torch.compile(generator), torch.compile(discriminator)
+            opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
+            opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
+            torch.cuda.reset_peak_memory_stats()
+            for index in range(steps + 20):
+                if index == 20:
+                    torch.cuda.synchronize()
+                    started = time.perf_counter()
+                real = data[torch.randint(len(data), (batch,), device=device)]
+                gan_step(generator, discriminator, opt_g, opt_d, real, 100, precision=mode.split()[-1])
+            torch.cuda.synchronize()
+            rate = steps * batch / (time.perf_counter() - started)
+            section.rows.append([family, mode, f"{rate:,.0f}", f"{torch.cuda.max_memory_allocated() / 2**20:.0f}"])
     return section
+
+
+def _bfloat16_units() -> str:
+    units = cpu_bfloat16_units()
+    if units is None:
+        return "unknown"
+    return ", ".join(units) or "none (bf16 autocast is emulated and slower here)"
 
 
 def machine() -> str:
@@ -384,7 +417,8 @@ def machine() -> str:
     except OSError:
         pass
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
-    return (f"- CPU: {cpu}, {os.cpu_count()} cores visible, torch threads {torch.get_num_threads()}\n"
+    return (f"- CPU: {cpu}, {os.cpu_count()} cores visible, torch threads {torch.get_num_threads()}; "
+            f"bfloat16 units: {_bfloat16_units()}\n"
             f"- GPU: {gpu}\n- Python {platform.python_version()}, torch {torch.__version__}")
 
 

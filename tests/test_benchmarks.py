@@ -20,8 +20,12 @@ def test_quick_benchmarks_write_a_results_table(tmp_path, mnist_available):
     for heading in ("## Training throughput", "## Time to quality", "## Import time", "- CPU:", "- GPU:", "*Measured "):
         assert heading in text
     rows = [line for line in text.splitlines() if line.startswith("| gan_mlp: ")]
-    assert len(rows) == 3, rows  # the reference loop and the trainer at batch 64 and 128
+    assert len(rows) == 5, rows  # the reference loop, then the trainer in fp32 and bf16 at batch 64 and 128
     assert "1.00× (reference)" in rows[0]
+    assert [row.split(" | ")[1:3] for row in rows[1:]] == [["fp32", "64"], ["fp32", "128"], ["bf16", "64"],
+                                                            ["bf16", "128"]]
+    assert "bfloat16 units:" in text
+    assert sum(line.startswith("| convolutional cGAN") for line in text.splitlines()) == 2  # fp32 and bf16
 
 
 def test_section_renders_a_markdown_table():

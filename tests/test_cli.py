@@ -83,6 +83,7 @@ def test_train_help_lists_the_models(capsys):
         (["train", "gan_mlp", "--set", "latent_dim"], "expected KEY=VALUE"),
         (["train", "gan_mlp", "--set", "depth=3"], "model 'gan_mlp' has no option 'depth'; its options: latent_dim"),
         (["train", "gan_mlp", "--set", "latent_dim=big"], "option latent_dim expects a int, got 'big'"),
+        (["train", "dcgan", "--set", "precision=fp16"], "option precision must be one of fp32, bf16, got 'fp16'"),
         (["train", "gan_mlp", "--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["sample", "no_such_run"], "no run folder 'no_such_run'"),
         (["eval", "no_such_run"], "no run folder 'no_such_run'"),

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..core import get_device, seed_everything
+from ..core import PRECISIONS, get_device, mixed_precision, seed_everything
 from ..data import TensorBatches
 from ..losses import discriminator_loss, generator_loss_nonsaturating
 from .loop import History, fit
@@ -28,6 +28,11 @@ class CganConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     seed: int = 0
     log_every: int = 50
+    precision: str = "fp32"  # "bf16": forward passes in bfloat16 autocast (see core.mixed_precision)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -40,17 +45,23 @@ def cgan_step(
     opt_discriminator: torch.optim.Optimizer,
     real: torch.Tensor,
     labels: torch.Tensor,
+    precision: str = "fp32",
 ) -> dict[str, torch.Tensor]:
-    """One conditional GAN step: D on (real, y) and (G(z, y), y), then G, with the same labels y."""
-    z = torch.randn(real.shape[0], generator.latent_dim, device=real.device)
-    fake = generator(z, labels)  # fakes of the same classes as the real batch
+    """One conditional GAN step: D on (real, y) and (G(z, y), y), then G, with the same labels y.
 
-    loss_d = discriminator_loss(discriminator(real, labels), discriminator(fake.detach(), labels))
+    ``precision="bf16"`` runs the forward passes in bfloat16 autocast
+    (:func:`aigc_lessons.core.mixed_precision`).
+    """
+    with mixed_precision(real.device, precision):
+        z = torch.randn(real.shape[0], generator.latent_dim, device=real.device)
+        fake = generator(z, labels)  # fakes of the same classes as the real batch
+        loss_d = discriminator_loss(discriminator(real, labels), discriminator(fake.detach(), labels))
     opt_discriminator.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_discriminator.step()
 
-    loss_g = generator_loss_nonsaturating(discriminator(fake, labels))
+    with mixed_precision(real.device, precision):
+        loss_g = generator_loss_nonsaturating(discriminator(fake, labels))
     opt_generator.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_generator.step()
@@ -100,14 +111,15 @@ def train_cgan(
     discriminator.to(device).train()
     if optimizers is None:
         optimizers = (
-            torch.optim.Adam(generator.parameters(), lr=config.lr_generator, betas=config.betas),
-            torch.optim.Adam(discriminator.parameters(), lr=config.lr_discriminator, betas=config.betas),
+            # fused=True: one kernel updates all parameters instead of a loop over tensors (same update rule)
+            torch.optim.Adam(generator.parameters(), lr=config.lr_generator, betas=config.betas, fused=True),
+            torch.optim.Adam(discriminator.parameters(), lr=config.lr_discriminator, betas=config.betas, fused=True),
         )
     opt_g, opt_d = optimizers
     batches = TensorBatches(images.to(device), labels.to(device), batch_size=config.batch_size, seed=config.seed)
 
     def step(batch):
-        return cgan_step(generator, discriminator, opt_g, opt_d, batch[0], batch[1])
+        return cgan_step(generator, discriminator, opt_g, opt_d, batch[0], batch[1], config.precision)
 
     return fit(step, batches, config.epochs, log_every=config.log_every, on_epoch_end=on_epoch_end,
                start_epoch=start_epoch, history=history, progress=progress, desc="cGAN")

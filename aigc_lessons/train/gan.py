@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from ..core import get_device, seed_everything
+from ..core import PRECISIONS, get_device, mixed_precision, seed_everything
 from ..data import TensorBatches
 from ..losses import (
     critic_loss_wasserstein,
@@ -46,9 +46,12 @@ class GanConfig:
     gp_weight: float = 10.0  # weight of the gradient penalty (loss="wgan-gp" only)
     discriminator_steps: int = 1  # discriminator updates per generator update
     cpu_seconds: float | None = None  # stop after the epoch in which this much CPU time was used
+    precision: str = "fp32"  # "bf16": forward passes in bfloat16 autocast (see core.mixed_precision)
 
     def __post_init__(self) -> None:
         check_gan_options(self.loss, self.real_label, self.gp_weight)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if not isinstance(self.discriminator_steps, int) or self.discriminator_steps < 1:
             raise ValueError(f"discriminator_steps must be a positive integer, got {self.discriminator_steps!r}")
 
@@ -88,6 +91,7 @@ def gan_step(
     loss: str = "bce",
     gp_weight: float = 10.0,
     update_generator: bool = True,
+    precision: str = "fp32",
 ) -> dict[str, torch.Tensor]:
     """One GAN training step: update D on real and fake images, then update G.
 
@@ -104,6 +108,9 @@ def gan_step(
 
     ``update_generator=False`` updates only the discriminator (for several
     critic steps per generator step); the result then has no ``loss_g``.
+
+    ``precision="bf16"`` runs the forward passes and losses in bfloat16
+    autocast (:func:`aigc_lessons.core.mixed_precision`); the update is the same.
     """
     check_gan_options(loss, real_label, gp_weight)
     if loss == "wgan-gp" and _has_batch_norm(discriminator):
@@ -112,27 +119,28 @@ def gan_step(
             "constraint, and batch statistics mix the examples of a batch. Build the critic with "
             "batch_norm=False (for example DiscriminatorDCGAN(batch_norm=False))."
         )
-    z = torch.randn(real.shape[0], latent_dim, device=real.device)
-    fake = generator(z)
+    with mixed_precision(real.device, precision):
+        z = torch.randn(real.shape[0], latent_dim, device=real.device)
+        fake = generator(z)
 
-    # Discriminator: push real logits up and fake logits down. ``detach`` keeps
-    # this step from computing gradients for the generator.
-    if _has_batch_norm(discriminator):
-        # separate passes: batch statistics of a mixed batch would let D tell real from fake by them
-        real_scores, fake_scores = discriminator(real), discriminator(fake.detach())
-    else:
-        # one pass over real and fake together: the same logits, and one large matrix product
-        # runs faster than two half-size ones (the benchmarks measure it)
-        real_scores, fake_scores = discriminator(torch.cat([real, fake.detach()])).split(len(real))
-    out: dict[str, torch.Tensor] = {}
-    if loss == "bce":
-        loss_d = discriminator_loss(real_scores, fake_scores, real_label)
-    else:
-        critic_loss = critic_loss_wasserstein(real_scores, fake_scores)
-        penalty = gradient_penalty(discriminator, real, fake)
-        loss_d = critic_loss + gp_weight * penalty
-        out["wasserstein"] = -critic_loss.detach()
-        out["penalty"] = penalty.detach()
+        # Discriminator: push real logits up and fake logits down. ``detach`` keeps
+        # this step from computing gradients for the generator.
+        if _has_batch_norm(discriminator):
+            # separate passes: batch statistics of a mixed batch would let D tell real from fake by them
+            real_scores, fake_scores = discriminator(real), discriminator(fake.detach())
+        else:
+            # one pass over real and fake together: the same logits, and one large matrix product
+            # runs faster than two half-size ones (the benchmarks measure it)
+            real_scores, fake_scores = discriminator(torch.cat([real, fake.detach()])).split(len(real))
+        out: dict[str, torch.Tensor] = {}
+        if loss == "bce":
+            loss_d = discriminator_loss(real_scores, fake_scores, real_label)
+        else:
+            critic_loss = critic_loss_wasserstein(real_scores, fake_scores)
+            penalty = gradient_penalty(discriminator, real, fake)
+            loss_d = critic_loss + gp_weight * penalty
+            out["wasserstein"] = -critic_loss.detach()
+            out["penalty"] = penalty.detach()
     opt_discriminator.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_discriminator.step()
@@ -141,8 +149,9 @@ def gan_step(
         return out
 
     # Generator: make the (just updated) discriminator call the fakes real.
-    fake_scores = discriminator(fake)
-    loss_g = generator_loss_nonsaturating(fake_scores) if loss == "bce" else generator_loss_wasserstein(fake_scores)
+    with mixed_precision(real.device, precision):
+        fake_scores = discriminator(fake)
+        loss_g = generator_loss_nonsaturating(fake_scores) if loss == "bce" else generator_loss_wasserstein(fake_scores)
     opt_generator.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_generator.step()
@@ -216,7 +225,7 @@ def train_gan(
         steps_done += 1
         return gan_step(generator, discriminator, opt_g, opt_d, batch[0], latent_dim, config.real_label,
                         loss=config.loss, gp_weight=config.gp_weight,
-                        update_generator=steps_done % config.discriminator_steps == 0)
+                        update_generator=steps_done % config.discriminator_steps == 0, precision=config.precision)
 
     def snapshot(epoch: int) -> None:
         if epoch in wanted:

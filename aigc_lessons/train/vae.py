@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..core import get_device, seed_everything
+from ..core import PRECISIONS, get_device, mixed_precision, seed_everything
 from ..data import TensorBatches
 from ..losses.vae import importance_weighted_log_likelihood, negative_elbo
 from .loop import History, fit
@@ -36,6 +36,11 @@ class VaeConfig:
     binarize: bool = True
     seed: int = 0
     log_every: int = 50
+    precision: str = "fp32"  # "bf16": forward pass in bfloat16 autocast (see core.mixed_precision)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,14 +65,20 @@ def vae_step(
     x: torch.Tensor,
     labels: torch.Tensor | None = None,
     beta: float = 1.0,
+    precision: str = "fp32",
 ) -> dict[str, torch.Tensor]:
-    """One VAE training step on a batch ``x`` in ``[0, 1]``; returns per-image averages in nats."""
+    """One VAE training step on a batch ``x`` in ``[0, 1]``; returns per-image averages in nats.
+
+    ``precision="bf16"`` runs the forward pass in bfloat16 autocast
+    (:func:`aigc_lessons.core.mixed_precision`).
+    """
     extra = () if labels is None else (labels,)
-    mu, logvar = model.encode(x, *extra)                 # q(z | x) = N(mu, diag(exp(logvar)))
-    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterization: z = mu + sigma * eps
-    decoded = model.decode(z, *extra)                    # parameters of p(x | z)
-    loss, reconstruction, kl = negative_elbo(decoded, x, mu, logvar, model.likelihood, beta, model.variance)
-    loss = loss.mean()                                   # average over the batch of per-image losses
+    with mixed_precision(x.device, precision):
+        mu, logvar = model.encode(x, *extra)                 # q(z | x) = N(mu, diag(exp(logvar)))
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterization: z = mu + sigma * eps
+        decoded = model.decode(z, *extra)                    # parameters of p(x | z)
+        loss, reconstruction, kl = negative_elbo(decoded, x, mu, logvar, model.likelihood, beta, model.variance)
+        loss = loss.mean()                                   # average over the batch of per-image losses
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -112,13 +123,15 @@ def train_vae(
     if start_epoch == 0:
         seed_everything(config.seed)
     model.to(device).train()
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=config.lr)
+    # fused=True: one kernel updates all parameters instead of a loop over tensors (same update rule)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     tensors = (images.to(device),) if labels is None else (images.to(device), labels.to(device))
     batches = TensorBatches(*tensors, batch_size=config.batch_size, seed=config.seed)
 
     def step(batch):
         x = torch.bernoulli(batch[0]) if config.binarize else batch[0]
-        return vae_step(model, optimizer, x, batch[1] if labels is not None else None, config.beta)
+        return vae_step(model, optimizer, x, batch[1] if labels is not None else None, config.beta,
+                        precision=config.precision)
 
     return fit(step, batches, config.epochs, log_every=config.log_every, on_epoch_end=on_epoch_end,
                start_epoch=start_epoch, history=history, progress=progress, desc="VAE")
