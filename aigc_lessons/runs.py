@@ -79,6 +79,9 @@ FORMAT_VERSION = 1
 # Settings that must be identical when a run is resumed (``epochs`` may grow,
 # ``checkpoint_every``, ``keep_checkpoints`` and ``device`` may change).
 _MUST_MATCH = ("model", "batch_size", "lr", "seed", "subset", "log_every", "options")
+# Model options that say how to compute, not what is trained: like the device, they may change
+# when a run is resumed (the weights and optimizer state are float32 in either precision).
+_MAY_CHANGE_OPTIONS = ("precision",)
 
 
 class RunError(RuntimeError):
@@ -352,7 +355,10 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[int]:
 
 
 def _fingerprint(config: RunConfig) -> dict:
-    return {key: getattr(config, key) for key in _MUST_MATCH}
+    """The settings a checkpoint must share with the run that continues it."""
+    values = {key: getattr(config, key) for key in _MUST_MATCH}
+    values["options"] = {key: value for key, value in values["options"].items() if key not in _MAY_CHANGE_OPTIONS}
+    return values
 
 
 def save_checkpoint(run_dir: Path, epoch: int, config: RunConfig, setup: TrainingSetup, history: History) -> Path:
@@ -620,11 +626,12 @@ def _merge_for_resume(stored: RunConfig, asked: RunConfig | None) -> RunConfig:
             values[key] = getattr(stored, key)
     values["options"] = {**stored.options, **asked.options}
     merged = RunConfig(**values)
-    differences = [f"{key}: run {getattr(stored, key)!r}, asked {getattr(merged, key)!r}"
-                   for key in _MUST_MATCH if getattr(merged, key) != getattr(stored, key)]
+    run, asked_now = _fingerprint(stored), _fingerprint(merged)
+    differences = [f"{key}: run {run[key]!r}, asked {asked_now[key]!r}" for key in _MUST_MATCH if run[key] != asked_now[key]]
     if differences:
         raise RunError("cannot resume with different settings (" + "; ".join(differences) + "); only epochs, "
-                       "checkpoint_every, keep_checkpoints and device may change. Start a new run for other settings.")
+                       "checkpoint_every, keep_checkpoints, device and precision may change. Start a new run for "
+                       "other settings.")
     merged.check()
     return merged
 

@@ -317,3 +317,17 @@ def test_only_the_latest_checkpoints_are_kept_and_the_run_still_resumes(tmp_path
     assert result.start_epoch == 3 and list_checkpoints(run_dir) == [3, 4]
     with pytest.raises(ValueError, match="keep_checkpoints must be a positive integer"):
         tiny(1, keep_checkpoints=0).resolved()
+
+
+def test_precision_may_change_on_resume_and_older_runs_without_it_resume(tmp_path):
+    run_dir = tmp_path / "run"
+    train_run(run_dir, tiny(1), progress=False)
+    result = train_run(run_dir, tiny(2, options={"precision": "bf16"}), resume=True, progress=False)
+    assert result.config.options["precision"] == "bf16" and list_checkpoints(run_dir) == [1, 2]
+    # A run folder written before the option existed has no "precision" in its config.json.
+    config_path = run_dir / "config.json"
+    stored = json.loads(config_path.read_text())
+    del stored["options"]["precision"]
+    config_path.write_text(json.dumps(stored))
+    result = train_run(run_dir, tiny(3), resume=True, progress=False)
+    assert list_checkpoints(run_dir)[-1] == 3
