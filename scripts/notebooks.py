@@ -8,9 +8,13 @@ such a cell's fresh output with the stored one, so it keeps its reference text.
         execute in fast mode; store the text output of the checked cells only
     python scripts/notebooks.py strip [PATH ...]
         clear every output except the checked cells' (default: all of book/)
+    python scripts/notebooks.py add-install-cell [PATH ...]
+        make the first code cell the one that installs the book's package where
+        it is missing (Colab), from the repository named in _config.yml
     python scripts/notebooks.py check [PATH ...]
-        exit 1 when a notebook has outputs it should not have, or a checked
-        cell lacks its reference output (tests/test_repository.py runs this)
+        exit 1 when a notebook has outputs it should not have, a checked cell
+        lacks its reference output, or the install cell is missing or outdated
+        (tests/test_repository.py runs this)
 """
 
 from __future__ import annotations
@@ -26,6 +30,44 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 TEXT_OUTPUT_TYPES = {"stream", "execute_result"}
 VOLATILE_METADATA = ("widgets", "execution")
+INSTALL_TAGS = ["hide-input"]  # the rendered page shows the cell behind a toggle
+
+
+def install_cell_source() -> str:
+    """The first code cell of every notebook: installs ``aigc_lessons`` where it is missing.
+
+    Binder and a local install already have the package; a notebook opened on
+    Colab (or in any other fresh Python) does not. The package is installed from
+    the repository that ``_config.yml`` names, weights included (package data).
+    """
+    import yaml
+
+    url = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
+    return (
+        "# On Colab, or in any Python without the book's package, install it first (a local install\n"
+        "# and Binder already have it). MNIST is downloaded the first time a chapter needs it.\n"
+        "try:\n"
+        "    import aigc_lessons  # noqa: F401\n"
+        "except ModuleNotFoundError:\n"
+        f'    %pip install --quiet "aigc-lessons @ git+{url}"'
+    )
+
+
+def add_install_cell(notebook) -> bool:
+    """Make the first code cell the install cell (insert it, or bring an old one up to date); True if changed."""
+    source = install_cell_source()
+    first = next((i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"), len(notebook.cells))
+    if first < len(notebook.cells) and "%pip install" in notebook.cells[first].source:
+        cell = notebook.cells[first]
+        if cell.source == source and cell.metadata.get("tags") == INSTALL_TAGS:
+            return False
+        cell.source, cell.metadata["tags"] = source, list(INSTALL_TAGS)
+        return True
+    cell = nbformat.v4.new_code_cell(source)
+    cell["id"] = "install-package"  # a name of its own: the other cells keep their ids
+    cell.metadata["tags"] = list(INSTALL_TAGS)
+    notebook.cells.insert(first, cell)
+    return True
 
 
 def is_checked(cell) -> bool:
@@ -89,6 +131,10 @@ def problems(path: Path) -> list[str]:
     """What is wrong with the committed form of one notebook (empty when fine)."""
     notebook = nbformat.read(path, as_version=4)
     found = []
+    first = next((cell for cell in notebook.cells if cell.cell_type == "code"), None)
+    if first is not None and (first.source != install_cell_source() or first.metadata.get("tags") != INSTALL_TAGS):
+        found.append(f"{path}: the first code cell is not the install cell "
+                     f"(run: python scripts/notebooks.py add-install-cell {path})")
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
@@ -105,13 +151,19 @@ def problems(path: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["refresh-checked", "strip", "check"])
+    parser.add_argument("command", choices=["refresh-checked", "strip", "add-install-cell", "check"])
     parser.add_argument("paths", nargs="*", type=Path)
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.paths] or book_notebooks()
     if args.command == "refresh-checked":
         for path in paths:
             print(f"{path.relative_to(ROOT)}: {refresh_checked(path)} checked cell(s) refreshed")
+    elif args.command == "add-install-cell":
+        for path in paths:
+            notebook = nbformat.read(path, as_version=4)
+            if add_install_cell(notebook):
+                nbformat.write(notebook, path)
+                print(f"{path.relative_to(ROOT)}: install cell written")
     elif args.command == "strip":
         for path in paths:
             notebook = nbformat.read(path, as_version=4)

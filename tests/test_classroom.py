@@ -528,8 +528,13 @@ def test_student_build_of_every_book_page(tmp_path):
             assert archive.read(member) == target.read_bytes()
 
 
+def _is_install_cell(cell) -> bool:
+    """The cell before a chapter's setup that installs the package on Colab (scripts/notebooks.py writes it)."""
+    return cell.cell_type == "code" and "%pip install" in cell.source
+
+
 def _setup_part(source: str) -> str:
-    """The setup statements of a chapter's first code cell: imports, ``setup(...)``, ``torch.set_*(...)``.
+    """The setup statements of a chapter's setup cell: imports, ``setup(...)``, ``torch.set_*(...)``.
 
     The rest (a chapter may train a model there) is left out: the exercise cells
     rarely need it, and a check that does is skipped here and run by nbval.
@@ -551,7 +556,7 @@ def _setup_part(source: str) -> str:
 
 
 def _run_exercise_cells(notebook, tags: set[str], log: Path) -> tuple[dict[str, dict], list[str]]:
-    """Run the setup part of the notebook's first code cell and its exercise cells (tagged ``tags``).
+    """Run the setup part of the notebook's setup cell and its exercise cells (tagged ``tags``).
 
     Returns the results the checks recorded, by exercise, and the errors of the
     cells skipped because they use a name that an unrun cell of the chapter defines.
@@ -559,7 +564,7 @@ def _run_exercise_cells(notebook, tags: set[str], log: Path) -> tuple[dict[str, 
     import torch
     from IPython.core.inputtransformer2 import TransformerManager
 
-    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    code_cells = [c for c in notebook.cells if c.cell_type == "code" and not _is_install_cell(c)]
     sources = [_setup_part(code_cells[0].source)] + [
         TransformerManager().transform_cell(c.source) for c in code_cells[1:] if tags & set(c.metadata.get("tags", []))]
     namespace: dict = {"__name__": "__main__"}
@@ -626,7 +631,7 @@ def test_a_book_chapter_through_the_grader(tmp_path):
     if chapter is None:
         pytest.skip("no chapter in _toc.yml has a checked exercise yet")
     reference = nbformat.read(chapter, as_version=4)
-    first_code = next(c for c in reference.cells if c.cell_type == "code")
+    first_code = next(c for c in reference.cells if c.cell_type == "code" and not _is_install_cell(c))
     trimmed = nbformat.v4.new_notebook()  # in the chapter's order: the grader finds the exercises in the markdown
     trimmed.cells = [c for c in reference.cells if c.cell_type == "markdown" or c is first_code
                      or {"solution", "check"} & set(c.metadata.get("tags", []))]

@@ -47,7 +47,7 @@ def test_dependencies_are_ranges_not_exact_pins():
     assert "<2" in jupyter_book, "Jupyter Book 2.x is a different tool; keep jupyter-book<2"
 
 
-def test_notebooks_are_stored_without_outputs_except_checked_cells():
+def test_notebooks_are_stored_without_outputs_except_checked_cells_and_start_with_the_install_cell():
     problems = [p for path in notebook_tool.book_notebooks() for p in notebook_tool.problems(path)]
     assert not problems, "\n".join(problems)
 
@@ -70,3 +70,19 @@ def test_checked_cells_assert_what_they_print():
             if notebook_tool.is_checked(cell) and "assert" not in cell.source:
                 weak.append(f"{path.relative_to(ROOT)} cell {index}")
     assert not weak, f"checked cells must assert the agreement they print: {weak}"
+
+
+def test_the_install_cell_installs_from_the_repository_of_the_config(tmp_path):
+    import nbformat
+
+    source = notebook_tool.install_cell_source()
+    url = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
+    assert f'%pip install --quiet "aigc-lessons @ git+{url}"' in source
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("import torch")]
+    assert notebook_tool.add_install_cell(notebook) and not notebook_tool.add_install_cell(notebook)  # idempotent
+    assert [c.source for c in notebook.cells][1:] == [source, "import torch"]
+    path = tmp_path / "chapter.ipynb"
+    notebook.cells[1].source = source.replace("--quiet ", "")  # an outdated install cell is reported
+    nbformat.write(notebook, path)
+    assert any("install cell" in problem for problem in notebook_tool.problems(path))
