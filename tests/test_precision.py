@@ -67,3 +67,18 @@ def test_vae_and_cgan_trainers_run_in_bf16(mnist_available):
 def test_cpu_bfloat16_units_lists_only_known_flags():
     units = cpu_bfloat16_units()
     assert units is None or set(units) <= {"amx_bf16", "avx512_bf16"}
+
+
+def test_the_wgan_gp_penalty_survives_bf16():
+    """The gradient penalty differentiates twice through the critic; in bfloat16 it must stay close to float32."""
+    results = {}
+    for precision in PRECISIONS:
+        torch.manual_seed(0)
+        generator, critic = GeneratorDCGAN(channels=8), DiscriminatorDCGAN(channels=8, batch_norm=False)
+        opt_g = torch.optim.Adam(generator.parameters(), lr=1e-4, betas=(0.0, 0.9))
+        opt_d = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.0, 0.9))
+        real = torch.rand(16, 1, 28, 28) * 2 - 1
+        torch.manual_seed(1)
+        results[precision] = gan_step(generator, critic, opt_g, opt_d, real, 100, loss="wgan-gp", precision=precision)
+    assert torch.isfinite(results["bf16"]["penalty"])
+    assert results["bf16"]["penalty"].item() == pytest.approx(results["fp32"]["penalty"].item(), rel=0.01)
