@@ -62,6 +62,13 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
 PRECISIONS = ("fp32", "bf16")
 
 
+def check_precision(precision: str) -> str:
+    """Return ``precision`` if it is one of :data:`PRECISIONS`, else raise ``ValueError`` naming the choices."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
 def mixed_precision(device: torch.device | str, precision: str = "fp32"):
     """The context in which a training step runs its forward passes and losses.
 
@@ -78,10 +85,8 @@ def mixed_precision(device: torch.device | str, precision: str = "fp32"):
         ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
         torch.bfloat16
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     device_type = torch.device(device).type
-    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=check_precision(precision) == "bf16")
 
 
 def cpu_bfloat16_units() -> list[str] | None:

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..core import PRECISIONS, get_device, mixed_precision, seed_everything
+from ..core import check_precision, get_device, mixed_precision, seed_everything
 from ..data import TensorBatches
 from ..losses import discriminator_loss, generator_loss_nonsaturating
 from .loop import History, fit
@@ -31,8 +31,7 @@ class CganConfig:
     precision: str = "fp32"  # "bf16": forward passes in bfloat16 autocast (see core.mixed_precision)
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        check_precision(self.precision)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from ..core import PRECISIONS, get_device, mixed_precision, seed_everything
+from ..core import check_precision, get_device, mixed_precision, seed_everything
 from ..data import TensorBatches
 from ..losses import (
     critic_loss_wasserstein,
@@ -50,8 +50,7 @@ class GanConfig:
 
     def __post_init__(self) -> None:
         check_gan_options(self.loss, self.real_label, self.gp_weight)
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        check_precision(self.precision)
         if not isinstance(self.discriminator_steps, int) or self.discriminator_steps < 1:
             raise ValueError(f"discriminator_steps must be a positive integer, got {self.discriminator_steps!r}")
 
