@@ -44,9 +44,15 @@ class Exercise:
     kind: str = "written"
     check_source: str | None = None
     check_cell: int | None = field(default=None, compare=False)
+    # in a student version: the ids of the exercise's cells ("answers", "check") and the
+    # names its code defines ("names"), which the grader uses to find them again
+    cells: dict | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "title": self.title, "kind": self.kind, "check_source": self.check_source}
+        info = {"label": self.label, "title": self.title, "kind": self.kind, "check_source": self.check_source}
+        if self.cells:
+            info["cells"] = self.cells
+        return info
 
 
 def split_directives(text: str) -> list[str | Directive]:

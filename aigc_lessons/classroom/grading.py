@@ -1,30 +1,41 @@
-"""Grade submitted notebooks: run each one in isolation, collect the self-checks' scores, write a CSV.
+"""Grade submitted notebooks: each in its own process, kernel and folder, with limits; write a CSV.
 
-Each notebook runs in a fresh Python kernel (this interpreter's, through
-``nbclient``), in a temporary copy of its own, in fast mode
-(``AIGC_LESSONS_FAST=1``), with a time limit for the whole notebook. The
-kernel's environment names a grade log (``AIGC_LESSONS_GRADE_LOG``): every
-check the notebook runs appends its score and feedback to it (see
-:func:`aigc_lessons.checks.report`). Cells that raise do not stop the run, so
-one broken exercise costs only its own points; a cell that runs past the time
-limit, or a kernel that dies, stops that notebook only, and the CSV says where.
+What happens to one submission (:func:`grade_notebook`), in a worker process of
+its own (``python -m aigc_lessons.classroom.grading``), which adopts and at the
+end kills every process the notebook started:
 
-Check cells are run as the student version shipped them: an edited check cell
-is restored, a deleted one is added back at the end (both noted in the
-feedback). This keeps honest mistakes from breaking the grading; it is not a
-sandbox against a student who sets out to cheat (the notebook's own code runs
-with the grader's permissions), so grade in a container or a throw-away
-account if that matters.
+1. its exercises are found however the student rearranged the cells, and what
+   would cost an honest student points is repaired (see :mod:`._matching`);
+2. it runs from top to bottom in a fresh Python kernel (this interpreter's,
+   through ``nbclient``), in a temporary folder of its own, in fast mode
+   (``AIGC_LESSONS_FAST=1``), with a time limit for the whole notebook and, set
+   with ``resource.setrlimit`` in the kernel's process, limits on memory, CPU
+   time and file size (:mod:`._sandbox`). Cells that raise do not stop the run;
+   a cell that runs past the time limit, or a kernel that dies, stops that
+   notebook only, and the CSV says where;
+3. each check's score is what its check cell showed (the kernel's output), with
+   the details the check recorded in the submission's own grade log
+   (``AIGC_LESSONS_GRADE_LOG``, see :func:`aigc_lessons.checks.report`); a log
+   line that does not match what the check showed is ignored, so writing to the
+   log changes nothing;
+4. after the kernel has stopped, the exercise's **hidden cases** (:mod:`.hidden`)
+   run in another limited process, on the learner's code taken from the notebook.
 
-The CSV has one row per submission and exercise, then a ``TOTAL`` row per
-submission: ``student, submission, exercise, kind, score, max_score, status,
-feedback``. ``status`` is ``passed``, ``partial``, ``failed``, ``not attempted``
-or ``not run`` for checked exercises, ``answered`` or ``not answered`` for
-written ones (graded by hand; the answer is in ``feedback``), and the run's
-outcome on the ``TOTAL`` row (``completed``, ``errors``, ``timed out``,
-``kernel died``, ``unreadable``). A check that never ran in a submission (the
-notebook stopped before it) scores 0 out of the maximum it has in the other
-submissions of the same notebook.
+The CSV has one row per submission and exercise (a hidden row ``<label>
+(hidden)`` per exercise with hidden cases), then a ``TOTAL`` row per submission:
+``student, submission, exercise, kind, score, max_score, status, feedback``.
+``status`` is ``passed``, ``partial``, ``failed``, ``not attempted`` or ``not
+run`` for checked and hidden rows, ``answered`` or ``not answered`` for written
+ones (graded by hand; the answer is in ``feedback``), and the run's outcome on the
+``TOTAL`` row (``completed``, ``errors``, ``timed out``, ``kernel died``,
+``unreadable``, ``not graded``). A check that never ran in a submission scores 0
+out of the maximum it has in the other submissions of the same notebook.
+
+Check cells run as the student version shipped them. This keeps honest
+mistakes and one student's mischief from changing anyone else's grade; within
+one's own notebook a determined student can still fake a result (the
+notebook's code runs with the grader's permissions): the container mode of the
+teacher's guide keeps a notebook away from the grader's files altogether.
 """
 
 from __future__ import annotations
@@ -33,15 +44,21 @@ import csv
 import json
 import math
 import os
+import re
+import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..checks import GRADE_LOG_ENV
+from . import _sandbox
 from ._convention import METADATA_KEY, Exercise, scan_exercises
+from ._matching import ExerciseCells, learner_code, prepare_for_grading
 from .student import ANSWER_PLACEHOLDER
 
 FAST_ENV = "AIGC_LESSONS_FAST"  # the same name as aigc_lessons.core.FAST_ENV, without importing torch
@@ -49,6 +66,10 @@ CSV_COLUMNS = ["student", "submission", "exercise", "kind", "score", "max_score"
 DEFAULT_MAX_SCORE = 1.0  # a check that never ran in any submission is scored out of report()'s default
 OUTPUT_LIMIT = 200_000  # characters of output kept per notebook; the rest is dropped with a note
 FEEDBACK_LIMIT = 1500
+DEFAULT_MEMORY_MB = 8192  # address space of a kernel (importing PyTorch alone maps about 3 GiB)
+DEFAULT_FILE_MB = 512  # largest file a notebook may write
+HIDDEN_TIMEOUT = 120  # seconds for the hidden cases of one submission
+GRADED_KINDS = ("checked", "hidden")
 
 
 @dataclass
@@ -74,9 +95,9 @@ class RunReport:
     stop_reason: str = ""
 
     def summary(self) -> str:
-        if self.status == "unreadable":
+        if self.status in ("unreadable", "not graded"):
             return self.stop_reason
-        parts = []
+        parts = [self.stop_reason] if self.status == "tampered" else []
         if self.stopped_at is not None:
             parts.append(f"stopped in cell {self.stopped_at}: {self.stop_reason}" if self.stopped_at >= 0
                          else self.stop_reason)
@@ -100,11 +121,23 @@ class NotebookGrade:
 
     @property
     def score(self) -> float:
-        return round(sum(e.score or 0.0 for e in self.exercises if e.kind == "checked"), 3)
+        return round(sum(e.score or 0.0 for e in self.exercises if e.kind in GRADED_KINDS), 3)
 
     @property
     def max_score(self) -> float:
-        return round(sum(e.max_score or 0.0 for e in self.exercises if e.kind == "checked"), 3)
+        return round(sum(e.max_score or 0.0 for e in self.exercises if e.kind in GRADED_KINDS), 3)
+
+    def to_dict(self) -> dict:
+        """Everything but the executed notebook, as JSON-ready values (the worker sends it this way)."""
+        return {"submission": self.submission, "student": self.student, "notebook": self.notebook,
+                "exercises": [asdict(e) for e in self.exercises], "run": asdict(self.run)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "NotebookGrade":
+        run = dict(data["run"])
+        run["errors"] = {int(k): v for k, v in run.get("errors", {}).items()}
+        return cls(data["submission"], data["student"], [ExerciseGrade(**e) for e in data["exercises"]],
+                   RunReport(**run), notebook=data.get("notebook", ""))
 
     def rows(self) -> list[dict]:
         """CSV rows: one per exercise, then the TOTAL row."""
@@ -130,7 +163,7 @@ def _short(text: str, limit: int = FEEDBACK_LIMIT) -> str:
 # --------------------------------------------------------------------------- running a notebook
 
 
-def _client_classes():
+def _client_classes(limits: dict | None = None):
     try:
         from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
         from jupyter_client.manager import AsyncKernelManager
@@ -142,8 +175,12 @@ def _client_classes():
         """Always this interpreter, whatever kernels the machine has registered."""
 
         def get_kernel_spec(self, kernel_name):
-            return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                              display_name="Python (aigc-lessons grader)", language="python", resource_dir="")
+            argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+            if limits:
+                argv = _sandbox.limited_command(argv, limits.get("memory_mb"), limits.get("cpu_seconds"),
+                                                limits.get("file_mb"))
+            return KernelSpec(argv=argv, display_name="Python (aigc-lessons grader)", language="python",
+                              resource_dir="")
 
     class GradingClient(NotebookClient):
         """A notebook client that keeps at most OUTPUT_LIMIT characters of output."""
@@ -182,19 +219,27 @@ def _first_error(cell) -> str | None:
     return None
 
 
-def execute_notebook(notebook, workdir: Path, env: dict[str, str], timeout: float) -> RunReport:
+def execute_notebook(notebook, workdir: Path, env: dict[str, str], timeout: float,
+                     limits: dict | None = None, private_dir: Path | None = None) -> RunReport:
     """Run the code cells of ``notebook`` in place (outputs stored), within ``timeout`` seconds in all.
 
     The time limit counts from the moment the kernel is ready (its start has a
     limit of its own, ``startup_timeout``), so a slow machine does not eat into it.
+    ``limits`` (``memory_mb``, ``cpu_seconds``, ``file_mb``) are set in the
+    kernel's process before it starts (:mod:`._sandbox`). With ``private_dir``,
+    the kernel's connection file (which holds the key that signs its messages)
+    is written there and deleted as soon as the kernel is connected, so that no
+    other process can talk to this kernel.
     """
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    client_class, spec_manager_class, kernel_manager_class = _client_classes()
+    client_class, spec_manager_class, kernel_manager_class = _client_classes(limits)
     report = RunReport()
     if not any(cell.cell_type == "code" and cell.source.strip() for cell in notebook.cells):
         return report  # an exercise sheet (written answers only): no kernel to start
     kernel_manager = kernel_manager_class(kernel_name="python3", kernel_spec_manager=spec_manager_class())
+    if private_dir is not None:
+        kernel_manager.connection_file = str(Path(private_dir) / "kernel-connection.json")
     client = client_class(notebook, km=kernel_manager, timeout=max(1, math.ceil(timeout)), allow_errors=True,
                           shutdown_kernel="immediate", shell_timeout_interval=1, iopub_timeout=4,
                           startup_timeout=120, resources={"metadata": {"path": str(workdir)}})
@@ -202,7 +247,14 @@ def execute_notebook(notebook, workdir: Path, env: dict[str, str], timeout: floa
     try:
         # the kernel's own stderr (warnings from its start-up) is not part of any cell's output
         with tempfile.TemporaryFile("w+", encoding="utf-8") as kernel_stderr, \
-                client.setup_kernel(env=env, cwd=str(workdir), stderr=kernel_stderr, cleanup_kc=True):
+                tempfile.TemporaryFile("w+", encoding="utf-8") as kernel_stdout, \
+                client.setup_kernel(env=env, cwd=str(workdir), stderr=kernel_stderr, stdout=kernel_stdout,
+                                    cleanup_kc=True):
+            if private_dir is not None:
+                try:
+                    os.remove(kernel_manager.connection_file)
+                except OSError:
+                    pass
             deadline = time.monotonic() + timeout  # the limit is for the notebook's cells, not the kernel's start
             for index, cell in enumerate(notebook.cells):
                 if cell.cell_type != "code" or not cell.source.strip():
@@ -246,34 +298,10 @@ def _planned_exercises(notebook) -> tuple[list[Exercise], bool]:
     """The exercises to grade: from the student version's metadata when present, else found in the cells."""
     info = notebook.metadata.get(METADATA_KEY, {}).get("student_version")
     if info and isinstance(info.get("exercises"), list):
-        return [Exercise(e["label"], e.get("title", ""), e.get("kind", "written"), e.get("check_source"))
+        return [Exercise(e["label"], e.get("title", ""), e.get("kind", "written"), e.get("check_source"),
+                         cells=e.get("cells") if isinstance(e.get("cells"), dict) else None)
                 for e in info["exercises"] if isinstance(e, dict) and "label" in e], True
     return scan_exercises(notebook), False
-
-
-def _restore_checks(notebook, exercises: list[Exercise]) -> dict[str, str]:
-    """Put back the shipped check cells; return a note per exercise whose check cell was changed."""
-    nbformat = _nbformat()
-    notes: dict[str, str] = {}
-    for exercise in exercises:
-        if exercise.kind != "checked" or exercise.check_source is None:
-            continue
-        cells = [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
-                 and cell.get("metadata", {}).get(METADATA_KEY, {}).get("exercise") == exercise.label]
-        if cells:
-            index = cells[0]
-            if notebook.cells[index].source.strip() != exercise.check_source.strip():
-                notebook.cells[index].source = exercise.check_source
-                notes[exercise.label] = "your check cell was edited; the grader ran the original"
-        else:
-            cell = nbformat.v4.new_code_cell(exercise.check_source)
-            cell.metadata["tags"] = ["check"]
-            cell.metadata[METADATA_KEY] = {"exercise": exercise.label}
-            notebook.cells.append(cell)
-            index = len(notebook.cells) - 1
-            notes[exercise.label] = "the check cell was missing; the grader ran it at the end of the notebook"
-        exercise.check_cell = index
-    return notes
 
 
 def _read_log(path: Path) -> dict[str, dict]:
@@ -281,7 +309,7 @@ def _read_log(path: Path) -> dict[str, dict]:
     records: dict[str, dict] = {}
     if not path.exists():
         return records
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[-10_000:]:
         try:
             record = json.loads(line)
             records[str(record["exercise"])] = record
@@ -290,11 +318,57 @@ def _read_log(path: Path) -> dict[str, dict]:
     return records
 
 
-def _checked_grade(exercise: Exercise, record: dict | None, run: RunReport, note: str | None) -> ExerciseGrade:
+RESULT_HEAD = re.compile(r"^(?P<word>PASSED|NOT ATTEMPTED|NOT YET) (?P<label>\S+): "
+                         r"(?P<score>[-+0-9.eE]+)/(?P<max>[-+0-9.eE]+)\s*$")
+
+
+def shown_results(cell) -> dict[str, dict]:
+    """The check results a cell's outputs show (``str(CheckResult)``): label → score, max_score, status, messages."""
+    found: dict[str, dict] = {}
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            text = output.get("text", "")
+        elif output.get("output_type") in ("execute_result", "display_data"):
+            text = output.get("data", {}).get("text/plain", "")
+        else:
+            continue
+        text = "".join(text) if isinstance(text, list) else str(text)
+        lines = text.splitlines()
+        for number, line in enumerate(lines):
+            match = RESULT_HEAD.match(line)
+            if not match:
+                continue
+            try:
+                score, maximum = float(match["score"]), float(match["max"])
+            except ValueError:
+                continue
+            messages = []
+            for following in lines[number + 1:]:
+                if not following.startswith("  - "):
+                    break
+                messages.append(following[4:])
+            status = {"PASSED": "passed", "NOT ATTEMPTED": "not attempted"}.get(
+                match["word"], "partial" if score > 0 else "failed")
+            found[match["label"]] = {"exercise": match["label"], "score": score, "max_score": maximum,
+                                     "status": status, "messages": messages}
+    return found
+
+
+def _agree(record: dict, shown: dict) -> bool:
+    try:
+        return (math.isclose(float(record["score"]), shown["score"], abs_tol=5e-4)
+                and math.isclose(float(record["max_score"]), shown["max_score"], abs_tol=5e-4))
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _checked_grade(exercise: Exercise, record: dict | None, run: RunReport, notes: list[str]) -> ExerciseGrade:
     if record is not None:
         try:
             score, max_score = float(record["score"]), float(record["max_score"])
         except (KeyError, TypeError, ValueError):
+            score, max_score = 0.0, DEFAULT_MAX_SCORE
+        if not (math.isfinite(score) and math.isfinite(max_score)) or max_score <= 0:
             score, max_score = 0.0, DEFAULT_MAX_SCORE
         score = min(max(score, 0.0), max_score)
         status = record.get("status") or ("passed" if score >= max_score else "partial" if score > 0 else "failed")
@@ -314,64 +388,231 @@ def _checked_grade(exercise: Exercise, record: dict | None, run: RunReport, note
             feedback = "no check cell found for this exercise"
         else:
             feedback = f"the check cell (cell {index}) ran but recorded no score"
-    if note:
-        feedback = f"{note}; {feedback}"
+    if notes:
+        feedback = "; ".join(notes + [feedback])
     return ExerciseGrade(exercise.label, "checked", round(score, 3), max_score, status, _short(feedback))
 
 
-def _written_grade(exercise: Exercise, notebook) -> ExerciseGrade:
-    answers = [cell.source for cell in notebook.cells if cell.cell_type == "markdown"
-               and cell.get("metadata", {}).get(METADATA_KEY, {}).get("answer") == exercise.label]
+def _written_grade(exercise: Exercise, notebook, cells: ExerciseCells | None) -> ExerciseGrade:
+    indices = cells.answers if cells is not None else [
+        index for index, cell in enumerate(notebook.cells) if cell.cell_type == "markdown"
+        and cell.get("metadata", {}).get(METADATA_KEY, {}).get("answer") == exercise.label]
+    answers = [notebook.cells[index].source for index in indices]
     text = "\n".join(answers)
     for prefix in (f"**Your answer** (exercise `{exercise.label}`):", ANSWER_PLACEHOLDER):
         text = text.replace(prefix, "")
+    notes = "; ".join(cells.notes) + ": " if cells is not None and cells.notes else ""
     if not answers:
         return ExerciseGrade(exercise.label, "written", None, None, "to grade by hand",
                              "no answer cell found: read the notebook")
     if not text.strip():
-        return ExerciseGrade(exercise.label, "written", None, None, "not answered", "")
-    return ExerciseGrade(exercise.label, "written", None, None, "answered", _short(text))
+        return ExerciseGrade(exercise.label, "written", None, None, "not answered", notes.rstrip(": "))
+    return ExerciseGrade(exercise.label, "written", None, None, "answered", _short(notes + text.strip()))
 
 
-def grade_notebook(path: Path, timeout: float = 300, student: str | None = None,
-                   submission: str | None = None) -> NotebookGrade:
-    """Run one submitted notebook in isolation and grade its exercises.
+def _hidden_grades(notebook, exercises: list[Exercise], cells: dict[str, ExerciseCells], hidden_files: list[str],
+                   limits: dict, workdir: Path, env: dict[str, str], timeout: float) -> list[ExerciseGrade]:
+    """Run the hidden cases of every exercise that has some, in a fresh limited process (after the kernel)."""
+    if not hidden_files:
+        return []
+    from .hidden import declared_exercises
+
+    try:
+        declared = declared_exercises([Path(p) for p in hidden_files])
+    except Exception as error:  # a broken hidden file: the teacher's problem, reported on every row
+        return [ExerciseGrade("hidden cases", "hidden", 0.0, 0.0, "not run",
+                              _short(f"the hidden-case file could not be loaded: {type(error).__name__}: {error}"))]
+    labels = [e.label for e in exercises if e.label in declared]
+    if not labels:
+        return []
+    nonce = secrets.token_hex(16)
+    request = {"nonce": nonce, "files": [str(p) for p in hidden_files],
+               "code": {label: learner_code(notebook, cells[label]) if label in cells else [] for label in labels}}
+    command = _sandbox.limited_command([sys.executable, "-m", "aigc_lessons.classroom.hidden"],
+                                       limits.get("memory_mb"), limits.get("cpu_seconds"), limits.get("file_mb"))
+    hidden_env = {key: value for key, value in env.items() if key != GRADE_LOG_ENV}
+    error = ""
+    results: dict = {}
+    try:
+        done = subprocess.run(command, input=json.dumps(request), capture_output=True, text=True, cwd=workdir,
+                              env=hidden_env, timeout=timeout)
+        lines = [line for line in done.stdout.splitlines() if line.strip()]
+        answer = json.loads(lines[-1]) if lines else {}
+        if answer.get("nonce") != nonce:
+            error = "the hidden cases gave no answer" + (f" (exit status {done.returncode})" if done.returncode else "")
+        elif "error" in answer:
+            error = f"the hidden cases could not run: {answer['error']}"
+        else:
+            results = answer.get("results", {})
+    except subprocess.TimeoutExpired:
+        error = f"the hidden cases ran past their time limit of {timeout:g} s (an endless loop in your function?)"
+    except (ValueError, OSError) as problem:
+        error = f"the hidden cases gave no readable answer ({type(problem).__name__})"
+    grades = []
+    for label in labels:
+        result = results.get(label)
+        if result is None:
+            grades.append(ExerciseGrade(f"{label} (hidden)", "hidden", 0.0, declared[label], "not run",
+                                        _short(error or "no result")))
+            continue
+        score, maximum = float(result["score"]), float(result["max_score"])
+        status = "passed" if score >= maximum else "partial" if score > 0 else "failed"
+        grades.append(ExerciseGrade(f"{label} (hidden)", "hidden", round(score, 3), maximum, status,
+                                    _short("; ".join(result.get("messages", [])))))
+    return grades
+
+
+def grade_prepared(notebook, name: str, student: str, submission: str, timeout: float,
+                   limits: dict | None = None, hidden_files: list[str] | None = None,
+                   keep: Path | None = None) -> NotebookGrade:
+    """Grade one notebook (already read) in this process: prepare, run in a kernel, score, run the hidden cases.
+
+    Called by the worker process (:func:`grade_notebook` starts one per submission).
+    """
+    limits = limits or {}
+    exercises, from_metadata = _planned_exercises(notebook)
+    nbformat = _nbformat()
+    cells = prepare_for_grading(notebook, exercises, nbformat) if from_metadata else {}
+    for exercise in exercises:
+        if exercise.label in cells:
+            exercise.check_cell = cells[exercise.label].check
+    with tempfile.TemporaryDirectory(prefix="aigc-grade-") as temporary:
+        private = Path(temporary) / "grader"
+        workdir = Path(temporary) / "work"
+        private.mkdir(mode=0o700)
+        workdir.mkdir()
+        (workdir / name).write_text(nbformat.writes(notebook), encoding="utf-8")
+        log = Path(temporary) / "grade_log.jsonl"
+        env = {**os.environ, FAST_ENV: "1", GRADE_LOG_ENV: str(log), "MPLBACKEND": "Agg"}
+        env.pop("AIGC_LESSONS_HIDDEN", None)
+        run = execute_notebook(notebook, workdir, env, timeout, limits=limits, private_dir=private)
+        records = _read_log(log)
+        hidden_dir = Path(temporary) / "hidden-run"
+        hidden_dir.mkdir()
+        hidden = _hidden_grades(notebook, exercises, cells, hidden_files or [], limits, hidden_dir,
+                                {k: v for k, v in env.items()}, min(HIDDEN_TIMEOUT, max(30.0, timeout)))
+    grades = []
+    for exercise in exercises:
+        if exercise.kind != "checked":
+            grades.append(_written_grade(exercise, notebook, cells.get(exercise.label)))
+            continue
+        notes = list(cells[exercise.label].notes) if exercise.label in cells else []
+        record = records.pop(exercise.label, None)
+        index = exercise.check_cell
+        shown = shown_results(notebook.cells[index]).get(exercise.label) if index is not None and \
+            index < len(notebook.cells) else None
+        if shown is not None:
+            if record is not None and _agree(record, shown):
+                shown = record
+            elif record is not None:
+                notes.append("a grade-log entry that did not match the check's output was ignored")
+            record = shown
+        elif record is not None and index is not None and index in run.errors:
+            notes.append("a grade-log entry from a check cell that raised was ignored")
+            record = None
+        grades.append(_checked_grade(exercise, record, run, notes))
+    if not from_metadata:
+        for label, record in records.items():  # checks found only in the log (a notebook without a plan)
+            grades.append(_checked_grade(Exercise(label, kind="checked"), record, run, []))
+    grades += hidden
+    source = notebook.metadata.get(METADATA_KEY, {}).get("student_version", {}).get("source") or name
+    return NotebookGrade(submission, student, grades, run, executed=notebook, notebook=str(source))
+
+
+def _unreadable(submission: str, student: str, reason: str) -> NotebookGrade:
+    run = RunReport(status="unreadable", stopped_at=-1, stop_reason=reason)
+    return NotebookGrade(submission, student, [], run)
+
+
+def _worker_main() -> None:
+    """``python -m aigc_lessons.classroom.grading``: grade one submission sent on stdin; the grade on stdout."""
+    _sandbox.become_subreaper()
+    request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    nbformat = _nbformat()
+    try:
+        notebook = nbformat.reads(request["text"], as_version=4)
+    except Exception as error:  # not JSON, not a notebook: report it as this submission's grade
+        grade = _unreadable(request["submission"], request["student"],
+                            f"not a readable notebook: {type(error).__name__}: {_short(error, 200)}")
+    else:
+        grade = grade_prepared(notebook, request["name"], request["student"], request["submission"],
+                               request["timeout"], request.get("limits"), request.get("hidden_files"))
+    _sandbox.kill_descendants()
+    answer = {"nonce": request["nonce"], "grade": grade.to_dict(),
+              "executed": nbformat.writes(grade.executed) if grade.executed is not None else None}
+    sys.stdout.write(json.dumps(answer) + "\n")
+    sys.stdout.flush()
+
+
+def _limits(timeout: float, memory_mb: float | None) -> dict:
+    return {"memory_mb": memory_mb, "cpu_seconds": int(2 * timeout + 120), "file_mb": DEFAULT_FILE_MB}
+
+
+def grade_text(text: str, name: str, student: str, submission: str, timeout: float = 300,
+               memory_mb: float | None = DEFAULT_MEMORY_MB, hidden_files: list[str] | None = None) -> NotebookGrade:
+    """Grade one submission (the notebook's text) in a worker process of its own; return its grade."""
+    nonce = secrets.token_hex(16)
+    request = {"nonce": nonce, "text": text, "name": name, "student": student, "submission": submission,
+               "timeout": timeout, "limits": _limits(timeout, memory_mb), "hidden_files": hidden_files or []}
+    # generous: the kernel's start, the notebook, the hidden cases, the clean-up
+    limit = timeout + min(HIDDEN_TIMEOUT, max(30.0, timeout)) + 240
+    try:
+        done = subprocess.run([sys.executable, "-m", "aigc_lessons.classroom.grading"], input=json.dumps(request),
+                              capture_output=True, text=True, timeout=limit, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return _failed(submission, student, f"the grader's worker ran past {limit:g} s and was stopped")
+    for line in reversed(done.stdout.splitlines()):
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(answer, dict) and answer.get("nonce") == nonce:
+            grade = NotebookGrade.from_dict(answer["grade"])
+            if answer.get("executed"):
+                grade.executed = _nbformat().reads(answer["executed"], as_version=4)
+            return grade
+    tail = _short(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "", 300)
+    return _failed(submission, student, f"the grader's worker stopped without a grade (exit status "
+                                        f"{done.returncode}){': ' + tail if tail else ''}")
+
+
+def _failed(submission: str, student: str, reason: str) -> NotebookGrade:
+    run = RunReport(status="not run", stopped_at=-1, stop_reason=reason)
+    return NotebookGrade(submission, student, [], run)
+
+
+def grade_notebook(path: Path, timeout: float = 300, student: str | None = None, submission: str | None = None,
+                   memory_mb: float | None = DEFAULT_MEMORY_MB, hidden: list[Path] | None = None) -> NotebookGrade:
+    """Grade one submitted notebook in a process, kernel and folder of its own.
+
+    ``hidden``: folders of hidden cases (default: the book's, see :mod:`.hidden`).
 
     Example:
         >>> grade = grade_notebook(Path("alice/first_gan.ipynb"), timeout=120)  # doctest: +SKIP
         >>> grade.score, grade.max_score, grade.run.status  # doctest: +SKIP
         (1.0, 1.0, 'completed')
     """
-    nbformat = _nbformat()
+    from .hidden import default_hidden_dir, hidden_files
+
     path = Path(path)
     student = student or path.stem
     submission = submission or path.name
     try:
-        notebook = nbformat.read(path, as_version=4)
-    except Exception as error:  # not JSON, not a notebook: report it as this submission's grade
-        run = RunReport(status="unreadable", stopped_at=-1,
-                        stop_reason=f"not a readable notebook: {type(error).__name__}: {_short(error, 200)}")
-        return NotebookGrade(submission, student, [], run)
-    exercises, from_metadata = _planned_exercises(notebook)
-    notes = _restore_checks(notebook, exercises) if from_metadata else {}
-    with tempfile.TemporaryDirectory(prefix="aigc-grade-") as temporary:
-        workdir = Path(temporary) / "work"
-        workdir.mkdir()
-        shutil.copyfile(path, workdir / path.name)
-        log = Path(temporary) / "grade_log.jsonl"
-        env = {**os.environ, FAST_ENV: "1", GRADE_LOG_ENV: str(log), "MPLBACKEND": "Agg"}
-        run = execute_notebook(notebook, workdir, env, timeout)
-        records = _read_log(log)
-    grades = []
-    for exercise in exercises:
-        if exercise.kind == "checked":
-            grades.append(_checked_grade(exercise, records.pop(exercise.label, None), run, notes.get(exercise.label)))
-        else:
-            grades.append(_written_grade(exercise, notebook))
-    for label, record in records.items():  # checks the plan did not know about (still worth reporting)
-        grades.append(_checked_grade(Exercise(label, kind="checked"), record, run, None))
-    source = notebook.metadata.get(METADATA_KEY, {}).get("student_version", {}).get("source") or path.name
-    return NotebookGrade(submission, student, grades, run, executed=notebook, notebook=str(source))
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        return _unreadable(submission, student, f"not a readable notebook: {type(error).__name__}: {error}")
+    folders = [default_hidden_dir()] + list(hidden or [])
+    files = [str(p.resolve()) for p in hidden_files(_notebook_name(text, path.name), folders)]
+    return grade_text(text, path.name, student, submission, timeout, memory_mb, files)
+
+
+def _notebook_name(text: str, fallback: str) -> str:
+    """The book notebook a submission is a copy of (its student version's source), else its file name."""
+    try:
+        source = json.loads(text).get("metadata", {}).get(METADATA_KEY, {}).get("student_version", {}).get("source")
+    except (ValueError, AttributeError):
+        source = None
+    return Path(source).name if isinstance(source, str) and source else fallback
 
 
 def _fill_unknown_max_scores(grades: list[NotebookGrade]) -> None:
@@ -402,46 +643,186 @@ def find_submissions(submissions_dir: Path) -> list[Path]:
     return found
 
 
-def grade_submissions(submissions_dir: Path, out_csv: Path, timeout: int = 300) -> Path:
-    """Grade every notebook under ``submissions_dir`` and write the CSV ``out_csv``; return its path.
+@dataclass
+class CourseGrades:
+    """What :func:`grade_course` produced: the grades, the files written, and what went wrong."""
 
-    Collect one folder per student (``submissions/alice/first_gan.ipynb``: the
-    student is ``alice``), or put the notebooks side by side (the student is the
-    file name's stem). Each notebook runs in a fresh kernel in a temporary
-    folder, in fast mode, for at most ``timeout`` seconds. The executed notebooks
-    (with their outputs, for reading the feedback in context) are written beside
-    the CSV, in ``<csv name>_executed/``.
+    grades: list[NotebookGrade]
+    csv: Path
+    files: dict[str, Path] = field(default_factory=dict)  # what was written: "feedback", "summary", "canvas", ...
+    pdf_failures: dict[str, str] = field(default_factory=dict)  # submission -> why its PDF failed
+    tampering: list[str] = field(default_factory=list)  # "submission: files it changed"
+    seconds: float = 0.0
 
-    Example:
-        >>> grade_submissions(Path("submissions"), Path("grades.csv"), timeout=300)  # doctest: +SKIP
-        PosixPath('grades.csv')
+    @property
+    def ok(self) -> bool:
+        return not self.pdf_failures and not self.tampering
+
+
+GUARD_ENV = "AIGC_LESSONS_GRADE_GUARD"  # the folders to watch, separated by os.pathsep ("" watches none)
+
+
+def _guarded_paths(hidden_folders: list[Path]) -> list[Path]:
+    """The grader's files a notebook must not change: the package, the hidden cases, the data folder.
+
+    ``$AIGC_LESSONS_GRADE_GUARD`` replaces the list (folders separated by ``:``).
     """
+    if GUARD_ENV in os.environ:
+        return [Path(p) for p in os.environ[GUARD_ENV].split(os.pathsep) if p]
+    package = Path(__file__).resolve().parents[1]
+    paths = [package] + [Path(p) for p in hidden_folders if p]
+    data = os.environ.get("AIGC_LESSONS_DATA")
+    if data:
+        paths.append(Path(data))
+    return paths
+
+
+def grade_course(submissions_dir: Path, out_csv: Path, timeout: int = 300, jobs: int = 1,
+                 memory_mb: float | None = DEFAULT_MEMORY_MB, hidden: list[Path] | None = None,
+                 feedback: bool = True, gradescope: Path | None = None, canvas: Path | None = None,
+                 roster: Path | None = None, pdf: bool = False, assignment: str | None = None,
+                 quiet: bool = False) -> CourseGrades:
+    """Grade every notebook under ``submissions_dir``; write the CSV and, as asked, feedback, exports and PDFs.
+
+    Every submission is read into memory before any runs (a notebook that
+    deletes the folder changes nothing), each is graded in a worker process of
+    its own (``jobs`` at a time), and everything is written at the end, from the
+    grader's memory. After each submission the grader's own files (package,
+    hidden cases, data folder) are compared with their state before it: if the
+    submission changed any, grading stops there, that submission is reported as
+    ``tampered`` and the ones not yet graded as ``not graded``.
+    """
+    from . import reports
+    from .hidden import default_hidden_dir, hidden_files
+
+    started = time.monotonic()
     nbformat = _nbformat()
-    submissions_dir, out_csv = Path(submissions_dir), Path(out_csv)
+    submissions_dir, out_csv = Path(submissions_dir), Path(out_csv).resolve()
     if not submissions_dir.is_dir():
         raise FileNotFoundError(f"{submissions_dir} is not a folder of submitted notebooks")
-    submissions = find_submissions(submissions_dir)
-    executed_dir = out_csv.parent / f"{out_csv.stem}_executed"
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    grades: list[NotebookGrade] = []
-    for number, path in enumerate(submissions, start=1):
+    folders = [default_hidden_dir()] + [Path(p).resolve() for p in hidden or []]
+    queue = []
+    for path in find_submissions(submissions_dir):
         relative = path.relative_to(submissions_dir)
         student = relative.parts[0] if len(relative.parts) > 1 else path.stem
-        grade = grade_notebook(path, timeout=timeout, student=student, submission=relative.as_posix())
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            text = None
+            reason = f"not a readable notebook: {type(error).__name__}: {error}"
+        queue.append((relative, student, text, reason if text is None else ""))
+    guarded = _guarded_paths(folders)
+    results: dict[int, NotebookGrade] = {}
+    tampering: list[str] = []
+    stop = False
+
+    def grade_one(number: int) -> NotebookGrade:
+        relative, student, text, reason = queue[number]
+        if text is None:
+            return _unreadable(relative.as_posix(), student, reason)
+        files = [str(p.resolve()) for p in hidden_files(_notebook_name(text, relative.name), folders)]
+        return grade_text(text, relative.name, student, relative.as_posix(), timeout, memory_mb, files)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        pending: dict = {}
+        next_number = 0
+        before = _sandbox.snapshot(guarded)
+        while (next_number < len(queue) and not stop) or pending:
+            while not stop and next_number < len(queue) and len(pending) < max(1, jobs):
+                pending[pool.submit(grade_one, next_number)] = next_number
+                next_number += 1
+            future = next(iter(_wait_first(pending)))
+            number = pending.pop(future)
+            grade = future.result()
+            after = _sandbox.snapshot(guarded)
+            changes = _sandbox.changed_files(before, after)
+            before = after
+            if stop:  # it ran beside the submission that changed the grader's files
+                _mark_not_graded(grade)
+            elif changes:
+                stop = True
+                tampering.append(f"{grade.submission}: {', '.join(changes[:5])}"
+                                 + (f" and {len(changes) - 5} more" if len(changes) > 5 else ""))
+                grade.run.status = "tampered"
+                grade.run.stop_reason = ("while it ran, the grader's own files changed: " + ", ".join(changes[:3])
+                                         + "; grading stopped (restore the files, then grade the rest)")
+                for exercise in grade.exercises:
+                    if exercise.kind in GRADED_KINDS:
+                        exercise.score, exercise.status = 0.0, "not graded"
+            results[number] = grade
+            if not quiet:
+                print(f"[{len(results)}/{len(queue)}] {grade.submission}: {grade.score:g} point(s), "
+                      f"{grade.run.status} in {grade.run.seconds:.0f} s", flush=True)
+    for number in range(len(queue)):
+        if number not in results:
+            relative, student, _, _ = queue[number]
+            results[number] = NotebookGrade(relative.as_posix(), student, [], RunReport(
+                status="not graded", stopped_at=-1, stop_reason="grading stopped before this submission"))
+    grades = [results[number] for number in sorted(results)]
+    _fill_unknown_max_scores(grades)
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    executed_dir = out_csv.parent / f"{out_csv.stem}_executed"
+    course = CourseGrades(grades, out_csv, tampering=tampering)
+    for grade, (relative, _, _, _) in zip(grades, queue):
         if grade.executed is not None:
             target = executed_dir / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(grade.executed, target)
-            grade.executed = None  # written; do not keep every executed notebook in memory
-        grades.append(grade)
-        print(f"[{number}/{len(submissions)}] {relative.as_posix()}: {grade.score:g} point(s), "
-              f"{grade.run.status} in {grade.run.seconds:.0f} s", flush=True)
-    _fill_unknown_max_scores(grades)
+            course.files.setdefault("executed", executed_dir)
     with open(out_csv, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for grade in grades:
             writer.writerows(grade.rows())
-    if not submissions:
+    if pdf:
+        course.pdf_failures = reports.write_pdfs(grades, out_csv.parent / f"{out_csv.stem}_pdf", course)
+    if feedback:
+        reports.write_feedback(course, out_csv.parent / f"{out_csv.stem}_feedback")
+    if gradescope is not None:
+        reports.write_gradescope(grades, Path(gradescope), course)
+    if canvas is not None:
+        reports.write_canvas(grades, Path(canvas), roster=roster, assignment=assignment)
+        course.files["canvas"] = Path(canvas)
+    for grade in grades:
+        grade.executed = None  # written; do not keep every executed notebook in memory
+    course.seconds = time.monotonic() - started
+    if not queue and not quiet:
         print(f"no notebooks found under {submissions_dir}; wrote an empty {out_csv}", flush=True)
-    return out_csv
+    return course
+
+
+def _mark_not_graded(grade: NotebookGrade) -> None:
+    grade.run.status = "not graded"
+    grade.run.stop_reason = "graded while another submission changed the grader's files: grade it again"
+    for exercise in grade.exercises:
+        if exercise.kind in GRADED_KINDS:
+            exercise.score, exercise.status = 0.0, "not graded"
+
+
+def _wait_first(pending: dict):
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+    return done
+
+
+def grade_submissions(submissions_dir: Path, out_csv: Path, timeout: int = 300, **options) -> Path:
+    """Grade every notebook under ``submissions_dir`` and write the CSV ``out_csv``; return its path.
+
+    Collect one folder per student (``submissions/alice/first_gan.ipynb``: the
+    student is ``alice``), or put the notebooks side by side (the student is the
+    file name's stem). The executed notebooks (with their outputs, for reading
+    the feedback in context) are written beside the CSV, in
+    ``<csv name>_executed/``, and the feedback pages in ``<csv name>_feedback/``.
+    ``options`` are :func:`grade_course`'s (``jobs``, ``hidden``, ``pdf``, ...).
+
+    Example:
+        >>> grade_submissions(Path("submissions"), Path("grades.csv"), timeout=300)  # doctest: +SKIP
+        PosixPath('grades.csv')
+    """
+    grade_course(submissions_dir, out_csv, timeout=timeout, **options)
+    return Path(out_csv)
+
+
+if __name__ == "__main__":
+    _worker_main()

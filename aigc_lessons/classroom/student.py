@@ -229,6 +229,7 @@ def build_student_version(source: Path, source_name: str | None = None):
             except ValueError as error:
                 raise ValueError(f"{where}: {error}") from None
             cell.metadata["tags"] = [("answer" if tag == "solution" else tag) for tag in tags]
+            cell.metadata[METADATA_KEY] = {"code_for": label}  # the grader finds the cell by it
             if parse_python(cell.source) is None and parse_python(notebook.cells[index].source) is not None:
                 raise ValueError(f"{where}: the placeholder is not valid Python:\n{cell.source}")
             tags = cell.metadata["tags"]
@@ -252,12 +253,29 @@ def build_student_version(source: Path, source_name: str | None = None):
     has_code = any(cell.cell_type == "code" for cell in cells)
     cells.insert(insert_at, _markdown_cell(_instructions(title, name, exercises, has_code), "student-instructions"))
     student.cells = cells
+    _ensure_ids(student)
+    _record_cells(student, exercises)
     student.metadata[METADATA_KEY] = {"student_version": {
         "source": name, "title": title, "exercises": [e.to_dict() for e in exercises]}}
-    _ensure_ids(student)
     _assert_no_solutions(student, source)
     nbformat.validate(student)
     return student
+
+
+def _record_cells(student, exercises: list[Exercise]) -> None:
+    """Note in each exercise the ids of its cells and the names its code defines (see ``_matching``)."""
+    from ._matching import answer_names
+
+    for exercise in exercises:
+        answers = [c for c in student.cells
+                   if c.get("metadata", {}).get(METADATA_KEY, {}).get("code_for" if exercise.kind == "checked"
+                                                                        else "answer") == exercise.label]
+        checks = [c["id"] for c in student.cells
+                  if c.get("metadata", {}).get(METADATA_KEY, {}).get("exercise") == exercise.label]
+        info = {"answers": [c["id"] for c in answers], "check": checks[0] if checks else None}
+        if exercise.kind == "checked":
+            info["names"] = answer_names([c.source for c in answers])
+        exercise.cells = info
 
 
 def _student_markdown(cell, current_label, gated, by_label) -> tuple[list, str | None, str | None]:
