@@ -7,19 +7,22 @@ runnable by hand:
   ``src`` must name a file of the site, and every ``#fragment`` an ``id`` on the
   target page. Also lists scripts and stylesheets loaded from outside the site
   (a site built for offline reading must have none).
-* ``browser``: serves the site on ``127.0.0.1`` and loads every page in headless
-  Chromium (Selenium with Debian's ``chromium`` and ``chromium-driver``). Per
-  page: no JavaScript console errors, every ``<img>`` loaded, every math
-  element typeset by MathJax without a TeX error, no raw TeX left in the text,
-  every Mermaid diagram drawn as an SVG without a syntax error, saved widgets
-  drawn, every link to the site answered by the server with its ``#fragment``
+* ``browser``: loads every page in headless Chromium (Selenium with Debian's
+  ``chromium`` and ``chromium-driver``) the way the README tells readers to
+  open the book: straight from disk (``file://`` URLs), or with ``--http``
+  served on ``127.0.0.1`` as a web host would. Per page: no JavaScript console
+  errors, every ``<img>`` loaded, every math element typeset by MathJax without
+  a TeX error, no raw TeX left in the text, every Mermaid diagram drawn as an
+  SVG without a syntax error, saved widgets drawn, no code block that scrolls
+  sideways although its lines fit ``CODE_COLUMNS``, every link to the site
+  answered (the file exists, or the server answers) with its ``#fragment``
   present (on the rendered page for in-page links), and (offline mode) nothing
   fetched from outside the site. Optionally saves screenshots of key pages.
 
 Usage::
 
     python scripts/site_check.py links [_build/html]
-    python scripts/site_check.py browser [_build/html] [--screenshots _build/screenshots]
+    python scripts/site_check.py browser [_build/html] [--http] [--screenshots _build/screenshots]
 
 A third, opt-in check needs internet and is not part of the test suite:
 
@@ -57,6 +60,11 @@ ASSET_DIRS = {"_static", "_sources", "_images", "_vendor", "_screenshots", "jupy
 # Console messages that are not errors of the book, each with the reason it is allowed.
 # Keep this list short: a message belongs here only when it cannot be fixed in the book.
 CONSOLE_ALLOW: list[tuple[str, str]] = []
+
+# The longest code line (in monospace columns) the book allows: tests/test_code_width.py
+# enforces it in the notebooks, and the site's style sheet (book/_ext/aigc_site.py, which
+# has the measurements) makes a line of this length fit a code cell of a 1280 px window.
+CODE_COLUMNS = 88
 
 
 # --------------------------------------------------------------------------- site
@@ -214,6 +222,24 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def file_base(site: Path) -> str:
+    """The ``file://`` URL of the site's folder, with a trailing slash (pages are opened from disk)."""
+    return site.resolve().as_uri() + "/"
+
+
+@contextlib.contextmanager
+def opened(site: Path, how: str = "file") -> Iterator[str]:
+    """The base URL of ``site`` opened as a reader does: ``"file"`` (from disk, what the README
+    tells readers) or ``"http"`` (served on 127.0.0.1, as a web host would)."""
+    if how == "file":
+        yield file_base(site)
+    elif how == "http":
+        with serve(site) as base:
+            yield base
+    else:
+        raise ValueError(f"how must be 'file' or 'http', not {how!r}")
+
+
 @contextlib.contextmanager
 def serve(directory: Path) -> Iterator[str]:
     """Serve ``directory`` on 127.0.0.1 (a free port) in a thread; yields the base URL."""
@@ -320,7 +346,9 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 # Collects what the checks need from the rendered page.
 _INSPECT_JS = r"""
-const origin = location.origin;
+// The URL prefix of the site (its root folder for file:// pages, whose origin is opaque).
+const origin = arguments[0];
+const codeColumns = arguments[1];
 const text = (el) => (el.textContent || "").trim().replace(/\s+/g, " ").slice(0, 80);
 const result = {};
 result.images = [...document.images].map((img) => ({
@@ -363,16 +391,39 @@ result.links = [...document.querySelectorAll("a[href]")].filter(
   (a) => ({href: a.href, raw: a.getAttribute("href")}));
 result.ids = [...document.querySelectorAll("[id]")].map((el) => el.id).concat(
   [...document.querySelectorAll("a[name]")].map((el) => el.getAttribute("name")));
+// Code that scrolls sideways: every preformatted block but diagrams, with its longest line.
+result.codeScrolls = [...document.querySelectorAll("pre:not(.mermaid)")].filter(
+  (pre) => pre.scrollWidth > pre.clientWidth + 1).map((pre) => {
+    const lines = (pre.textContent || "").replace(/\n$/, "").split("\n");
+    const widths = lines.map((line) => [...line].length);
+    const longest = Math.max(0, ...widths);
+    return {longest, line: lines[widths.indexOf(longest)].trim().slice(0, 60),
+            shown: pre.clientWidth, needed: pre.scrollWidth};
+  });
 result.title = document.title;
 return result;
 """
 
 
 def _fetch_target(url: str, cache: dict[str, tuple[int, set[str] | None]]) -> tuple[int, set[str] | None]:
-    """HTTP status of a page of the served site and, for HTML, the ids it defines (cached)."""
+    """HTTP status of a page of the site (200, 404, or 0: no answer) and, for HTML, its ids (cached).
+
+    A ``file://`` URL is read from disk: 200 for a file, 404 when it is missing or names a
+    folder (a browser shows a folder as a file listing, not its ``index.html``).
+    """
     import urllib.error
     import urllib.request
 
+    if url not in cache and urlsplit(url).scheme == "file":
+        from urllib.request import url2pathname
+
+        path = Path(url2pathname(urlsplit(url).path))
+        if not path.is_file():
+            cache[url] = (404, None)
+        elif path.suffix in (".html", ".htm"):
+            cache[url] = (200, parse_page(path).ids)
+        else:
+            cache[url] = (200, None)
     if url not in cache:
         try:
             with urllib.request.urlopen(url, timeout=15) as response:
@@ -408,7 +459,12 @@ def link_problems(page: dict, current_url: str, cache: dict | None = None) -> li
                 problems.append(f"broken link {raw!r}: no element with id {fragment!r} on this page")
             continue
         status, ids = _fetch_target(target, cache)
-        if status != 200:
+        if status != 200 and parts.scheme == "file":
+            from urllib.request import url2pathname
+
+            what = "a folder, not a page" if Path(url2pathname(parts.path)).is_dir() else "no such file"
+            problems.append(f"broken link {raw!r}: {what} on disk: {unquote(parts.path)}")
+        elif status != 200:
             problems.append(f"broken link {raw!r}: the server answers {status or 'nothing'} for {parts.path}")
         elif fragment and ids is not None and fragment not in ids:
             problems.append(f"broken link {raw!r}: no element with id {fragment!r} in {parts.path}")
@@ -424,6 +480,7 @@ class PageReport:
     images: int = 0
     figures: int = 0  # images of the book's content (in _images/), not the logo or button icons
     widgets: int = 0
+    code_too_wide: int = 0  # code blocks that scroll because a line is longer than CODE_COLUMNS
     seconds: float = 0.0
 
 
@@ -431,11 +488,23 @@ def _allowed(message: str, allow: list[tuple[str, str]]) -> bool:
     return any(re.search(pattern, message) for pattern, _reason in allow)
 
 
+def _default_site_base(url: str) -> str:
+    """The site's URL prefix when the caller names none: the origin, or a file page's folder."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return f"file://{posixpath.dirname(parts.path)}/"
+    return f"{parts.scheme}://{parts.netloc}/"
+
+
 def check_page(session, url: str, *, offline: bool = True, allow: list[tuple[str, str]] | None = None,
-               settle_ms: int = 20000, link_cache: dict | None = None) -> PageReport:
+               settle_ms: int = 20000, link_cache: dict | None = None, base: str | None = None,
+               code_columns: int = CODE_COLUMNS) -> PageReport:
     """Load one page and return what is wrong with it (an empty ``problems`` list when it renders).
 
     ``link_cache`` (a dict kept across the pages of one site) saves fetching a link target twice.
+    ``base`` is the site's URL (``http://host:port/`` or the ``file://`` URL of its folder):
+    links under it are checked and resources from elsewhere are reported (default: the origin,
+    or the page's folder for a ``file://`` page).
     """
     allow = CONSOLE_ALLOW if allow is None else allow
     report = PageReport(url)
@@ -443,7 +512,7 @@ def check_page(session, url: str, *, offline: bool = True, allow: list[tuple[str
     session.get_log("browser")  # drop what earlier pages logged
     session.get(url)
     session.execute_async_script(_SETTLE_JS, settle_ms)
-    page = session.execute_script(_INSPECT_JS)
+    page = session.execute_script(_INSPECT_JS, base or _default_site_base(url), code_columns)
     report.seconds = time.perf_counter() - started
     report.math, report.mermaid, report.images = page["math"], page["mermaid"], len(page["images"])
     report.widgets = page["widgetViews"]
@@ -467,6 +536,13 @@ def check_page(session, url: str, *, offline: bool = True, allow: list[tuple[str
         report.problems.append(f"Mermaid shows a syntax error instead of the diagram ({diagram})")
     if page["widgetViews"] and not page["widgetsDrawn"]:
         report.problems.append(f"{page['widgetViews']} saved widget(s) not drawn by the widgets manager")
+    for block in page["codeScrolls"]:
+        if block["longest"] <= code_columns:
+            report.problems.append(
+                f"code scrolls sideways although its longest line has {block['longest']} <= {code_columns} "
+                f"columns ({block['needed']} px needed, {block['shown']} px shown): {block['line']!r}")
+        else:
+            report.code_too_wide += 1
     report.problems += link_problems(page, url, link_cache)
     if offline:
         for name in sorted(set(page["external"]))[:5]:
@@ -514,21 +590,25 @@ def page_url(base: str, site: Path, page: Path) -> str:
 
 
 def check_site(site: Path, *, screenshots: Path | None = None, offline: bool = True,
-               log=print) -> dict[str, PageReport]:
-    """Check every page of ``site`` in Chromium; optionally save screenshots of key pages."""
+               how: str = "file", log=print) -> dict[str, PageReport]:
+    """Check every page of ``site`` in Chromium, opened from disk (``how="file"``) or served
+    (``"http"``); optionally save screenshots of key pages."""
     session = start_browser()
     reports: dict[str, PageReport] = {}
     try:
-        with serve(site) as base:
+        with opened(site, how) as base:
             link_cache: dict = {}
             for page in site_pages(site):
                 if is_redirect(page):
                     continue
                 name = page.relative_to(site).as_posix()
-                report = check_page(session, page_url(base, site, page), offline=offline, link_cache=link_cache)
+                report = check_page(session, page_url(base, site, page), offline=offline, link_cache=link_cache,
+                                    base=base)
                 reports[name] = report
                 log(f"{name}: {report.seconds:.1f} s, math {report.math}, diagrams {report.mermaid}, "
                     f"images {report.images} ({report.figures} in the content), widgets {report.widgets}"
+                    + (f", {report.code_too_wide} code block(s) wider than {CODE_COLUMNS} columns"
+                       if report.code_too_wide else "")
                     + (f", {len(report.problems)} problem(s)" if report.problems else ""))
             if screenshots is not None:
                 save_key_screenshots(session, base, site, reports, screenshots, log=log)
@@ -661,6 +741,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("site", nargs="?", type=Path, default=None, help="built site (default: _build/html)")
     parser.add_argument("--screenshots", type=Path, default=None, help="folder for screenshots of key pages")
     parser.add_argument("--cdn", action="store_true", help="the site was built with AIGC_LESSONS_ASSETS=cdn")
+    parser.add_argument("--http", action="store_true",
+                        help="browser: serve the site on 127.0.0.1 instead of opening its files from disk")
     args = parser.parse_args(argv)
     if args.check == "external":
         problems = check_external()
@@ -675,7 +757,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check == "links":
         problems = check_links(site) + ([] if args.cdn else external_assets(site))
     else:
-        reports = check_site(site, screenshots=args.screenshots, offline=not args.cdn)
+        reports = check_site(site, screenshots=args.screenshots, offline=not args.cdn,
+                             how="http" if args.http else "file")
         problems = [f"{name}: {problem}" for name, report in reports.items() for problem in report.problems]
     for problem in problems:
         print(problem)

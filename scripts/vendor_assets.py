@@ -8,7 +8,7 @@ offline sees raw TeX and diagram source. The book instead serves trimmed copies
 from its own site (``_vendor/`` in the built HTML): ``book/_ext/aigc_site.py``
 copies ``book/_vendor/`` into the site and points the extensions at it.
 
-The copies are committed (about 7 MB) so that a clean clone builds an offline
+The copies are committed (6.8 MB) so that a clean clone builds an offline
 site with no network and no Node.js. This script re-creates them from the npm
 registry with ``npm pack`` (pinned versions below, npm checks each tarball's
 integrity), keeps only the files the browser loads, and records the SHA-256 of
@@ -62,11 +62,13 @@ PACKAGES: dict[str, dict] = {
         # that the local and the CDN builds draw the same diagrams.
         "version": "11.12.1",
         "license": "MIT",
-        # sphinxcontrib-mermaid imports Mermaid as an ES module: the ESM build
-        # and its lazily imported chunks (one per diagram type), without source maps.
+        # The classic-script build (one file, every diagram type, sets
+        # window.mermaid), not the ES-module build that sphinxcontrib-mermaid
+        # imports by default: browsers refuse module scripts from file:// pages,
+        # and the book must draw its diagrams when opened straight from disk.
+        # book/_ext/aigc_site.py loads it with a <script> tag.
         "keep": {
-            "dist/mermaid.esm.min.mjs": "",
-            "dist/chunks/mermaid.esm.min/*.mjs": "chunks/mermaid.esm.min",
+            "dist/mermaid.min.js": "",
             "LICENSE": "",
         },
     },

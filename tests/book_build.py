@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -128,3 +129,51 @@ def build_book(source: Path, output_root: Path = ROOT, strict: bool = True, time
         command += ["-W", "--keep-going"]
     env = {**os.environ, "AIGC_LESSONS_FAST": os.environ.get("AIGC_LESSONS_FAST", "1")}
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+# --------------------------------------------------------------- the site checker's fixture
+
+FIXTURE_SITE = ROOT / "tests" / "fixtures" / "site"
+_FIXTURE_MERMAID_IMPORT = re.compile(
+    r'<script type="module">\s*import mermaid from "\./(?P<path>_vendor/mermaid/[^"]+?)(?:\.esm)?(?:\.min)?\.mjs";')
+
+
+def copy_fixture_site(target: Path, *, mermaid: str = "classic") -> Path:
+    """Copy the checker's mini-site (``tests/fixtures/site``) to ``target`` with ``book/_vendor`` as ``_vendor``.
+
+    The fixture pages import Mermaid as an ES module, as sphinxcontrib-mermaid does. The
+    book loads the classic build instead (``book/_ext/aigc_site.py``: module scripts do not
+    load from ``file://``), and only that build is vendored, so by default each page is
+    converted to the book's loader: a ``<script defer>`` of the classic file, then the page's
+    module script with ``window.mermaid`` instead of the import (``no-such-file.mjs`` becomes
+    ``no-such-file.js``: still missing). ``mermaid="module"`` keeps the import and puts the
+    ES-module build's file name in place (a stand-in module that loads the classic build and
+    exports it), to show what a module-loaded page does from disk.
+    """
+    shutil.copytree(FIXTURE_SITE, target)
+    shutil.copytree(ROOT / "book" / "_vendor", target / "_vendor")
+    if mermaid == "module":
+        (target / "_vendor" / "mermaid" / "mermaid.esm.min.mjs").write_text(
+            "// Test stand-in for Mermaid's ES-module build: loads the classic build, exports it.\n"
+            "const script = document.createElement('script');\n"
+            "script.src = new URL('./mermaid.min.js', import.meta.url).href;\n"
+            "await new Promise((resolve, reject) => {\n"
+            "  script.onload = resolve; script.onerror = reject; document.head.append(script); });\n"
+            "export default globalThis.mermaid;\n", encoding="utf-8")
+        return target
+    if mermaid != "classic":
+        raise ValueError(f"mermaid must be 'classic' or 'module', not {mermaid!r}")
+
+    def classic(match: re.Match) -> str:
+        path = match.group("path")
+        name = "mermaid.min.js" if path.endswith("/mermaid") else f"{path.rsplit('/', 1)[1]}.js"
+        return (f'<script defer src="_vendor/mermaid/{name}"></script>\n'
+                '<script type="module">\nconst mermaid = window.mermaid;')
+
+    for page in target.glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        converted = _FIXTURE_MERMAID_IMPORT.sub(classic, text)
+        if "mermaid" in text and converted == text:
+            raise AssertionError(f"{page.name}: no Mermaid import to convert (did the fixture change?)")
+        page.write_text(converted, encoding="utf-8")
+    return target

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from scripts import site_check, vendor_assets
+from tests.book_build import copy_fixture_site
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_SITE = Path(__file__).resolve().parent / "fixtures" / "site"
@@ -62,7 +62,7 @@ def test_pages_load_nothing_from_outside_the_site(built_site: Path) -> None:
 def test_vendored_assets_are_in_the_site(built_site: Path) -> None:
     if _cdn_build():
         pytest.skip("AIGC_LESSONS_ASSETS=cdn")
-    for name in ("mathjax/tex-chtml.js", "mermaid/mermaid.esm.min.mjs", "jupyter-widgets/embed.js"):
+    for name in ("mathjax/tex-chtml.js", "mermaid/mermaid.min.js", "jupyter-widgets/embed.js"):
         assert (built_site / "_vendor" / name).is_file(), (
             f"_vendor/{name} missing from the built site: is the aigc_site extension in _config.yml?")
 
@@ -137,17 +137,15 @@ def test_figures_and_equations_are_numbered_and_references_show_the_number(built
 
 
 def test_link_check_reports_every_break_in_the_fixture(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    shutil.copytree(FIXTURE_SITE, site)
-    shutil.copytree(ROOT / "book" / "_vendor", site / "_vendor")
+    site = copy_fixture_site(tmp_path / "site")
     expected = [
         "broken_image.html: <img> 'img/missing.png': img/missing.png does not exist",
         "broken_links.html: <a> 'no-such-page.html': no-such-page.html does not exist",
         "broken_links.html: <a> 'good.html#no-such-anchor': no element with id 'no-such-anchor' in good.html",
         "broken_links.html: <a> '#nowhere': no element with id 'nowhere' in broken_links.html",
         "math_not_typeset.html: <script> '_vendor/mathjax/no-such-file.js': _vendor/mathjax/no-such-file.js does not exist",
-        "mermaid_not_drawn.html: <script type=module import> './_vendor/mermaid/no-such-file.mjs': "
-        "_vendor/mermaid/no-such-file.mjs does not exist",
+        "mermaid_not_drawn.html: <script> '_vendor/mermaid/no-such-file.js': "
+        "_vendor/mermaid/no-such-file.js does not exist",
     ]
     assert site_check.check_links(site) == expected
 

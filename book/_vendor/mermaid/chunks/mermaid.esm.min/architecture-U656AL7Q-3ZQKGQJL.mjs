@@ -1,1 +1,0 @@
-import{a as e,b as r}from"./chunk-EOITJJC2.mjs";import"./chunk-2XYWPRAO.mjs";import"./chunk-OMTJKCYW.mjs";import"./chunk-IQQE2MEC.mjs";import"./chunk-A4ITRWGT.mjs";import"./chunk-GTKDMUJJ.mjs";export{e as ArchitectureModule,r as createArchitectureServices};
