@@ -10,4 +10,5 @@ export AIGC_LESSONS_FAST="${AIGC_LESSONS_FAST:-1}"
 if [ -f scripts/vendor_assets.py ]; then .venv/bin/python scripts/vendor_assets.py; fi
 echo "== building the book (fast mode: ${AIGC_LESSONS_FAST})"
 .venv/bin/jupyter-book build -W --keep-going .
-echo "== done: open _build/html/index.html in a browser"
+echo "== done: open _build/html/index.html in a browser, straight from disk (no server needed):"
+echo "   file://$(pwd)/_build/html/index.html"
