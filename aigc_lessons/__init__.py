@@ -11,39 +11,22 @@ Submodules are imported on first use, so ``import aigc_lessons`` stays fast
     >>> device = al.core.get_device("auto")  # doctest: +SKIP
 """
 
+import pkgutil
 from importlib import import_module
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {
-    "anomaly",
-    "augmentation",
-    "checks",
-    "classroom",
-    "cli",
-    "core",
-    "data",
-    "feature_vis",
-    "image_tasks",
-    "losses",
-    "metrics",
-    "models",
-    "music",
-    "pretrained",
-    "recipes",
-    "runs",
-    "toy2d",
-    "train",
-    "trainers",
-    "viz",
-}
+
+def _submodules() -> set[str]:
+    """The package's public modules and subpackages, found on disk (nothing is imported)."""
+    return {info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")}
 
 
 def __getattr__(name: str):
-    if name in _SUBMODULES:
+    if name in _submodules():
         return import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'aigc_lessons' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_SUBMODULES))
+    return sorted(set(globals()) | _submodules())

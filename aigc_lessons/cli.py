@@ -55,18 +55,23 @@ def _positive_int(text: str) -> int:
     return _whole_number(text, 1, "must be a positive whole number")
 
 
-def _non_negative_int(text: str) -> int:
-    return _whole_number(text, 0, "must be 0 or more")
-
-
-def _learning_rate(text: str) -> float:
+def _integer(text: str) -> int:
+    """A whole number, range unchecked: ``train`` checks every setting once, in ``runs.config.prepare``."""
     try:
-        value = float(text)
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number such as 2e-4, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"a learning rate must be between 0 and 1, got {value}")
-    return value
+
+
+def _non_negative_int(text: str) -> int:
+    return _whole_number(text, 0, "must be 0 or more")
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -77,10 +82,22 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def _model_list() -> str:
-    from .trainers import TRAINERS
+    from .trainers import trainable_families
 
-    return "\n".join(f"  {name:<8} {spec.description}" + ("" if spec.available() else " [not installed]")
-                     for name, spec in TRAINERS.items())
+    return "\n".join(f"  {name:<8} {family.description}" for name, family in trainable_families().items())
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose epilog may be a function, called only when the help is shown.
+
+    ``train --help`` lists the models, which needs the family declarations (and
+    torch); building the parser, and every other command, must not pay for that.
+    """
+
+    def format_help(self) -> str:
+        if callable(self.epilog):
+            self.epilog = self.epilog()
+        return super().format_help()
 
 
 # --------------------------------------------------------------------------- parser
@@ -96,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Run '{PROG} COMMAND --help' for the options of one command.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
     doctor = commands.add_parser("doctor", help="check Python, torch, the device, the data and the book tools",
@@ -126,22 +143,24 @@ def build_parser() -> argparse.ArgumentParser:
                     "--checkpoint-every epochs and a fixed-noise sample grid per checkpoint. Ctrl-C stops training; "
                     "--resume continues from the last checkpoint and gives the same result as an uninterrupted run "
                     "(on the CPU, same seed).",
-        epilog="models:\n" + _model_list() + "\n\nUnset options take the model's defaults (fast defaults when "
-               "AIGC_LESSONS_FAST=1 or --fast).\nexample:\n  aigc-lessons train gan_mlp --epochs 5 --run-dir runs/gan\n"
+        epilog=lambda: "models:\n" + _model_list() + "\n\nUnset options take the model's defaults: the full setting "
+               "of its shipped weights (fast defaults when AIGC_LESSONS_FAST=1 or --fast).\nexample:\n"
+               "  aigc-lessons train gan_mlp --epochs 5 --run-dir runs/gan\n"
                "  aigc-lessons train gan_mlp --epochs 10 --run-dir runs/gan --resume",
     )
     train.add_argument("model", metavar="MODEL", help="which model to train (see 'aigc-lessons list')")
     train.add_argument("--run-dir", help="run folder (default: <runs root>/<MODEL>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
-    train.add_argument("--epochs", type=_positive_int, help="train until this epoch (resuming may raise it)")
-    train.add_argument("--batch-size", type=_positive_int, help="images per step")
-    train.add_argument("--lr", type=_learning_rate, help="Adam learning rate")
-    train.add_argument("--seed", type=_non_negative_int, help="random seed (default 0)")
-    train.add_argument("--subset", type=_positive_int, help="train on the first N images only")
-    train.add_argument("--checkpoint-every", type=_positive_int, help="epochs between checkpoints (default 1)")
-    train.add_argument("--keep-checkpoints", type=_positive_int,
+    # Types only: the ranges of these and of the --set options are checked once, by runs.config.prepare.
+    train.add_argument("--epochs", type=_integer, help="train until this epoch (resuming may raise it)")
+    train.add_argument("--batch-size", type=_integer, help="images per step")
+    train.add_argument("--lr", type=_number, help="Adam learning rate, between 0 and 1")
+    train.add_argument("--seed", type=_integer, help="random seed (default 0)")
+    train.add_argument("--subset", type=_integer, help="train on the first N images only")
+    train.add_argument("--checkpoint-every", type=_integer, help="epochs between checkpoints (default 1)")
+    train.add_argument("--keep-checkpoints", type=_integer,
                        help="how many of the latest checkpoints to keep (default 3; each GAN checkpoint is ~35 MB)")
-    train.add_argument("--log-every", type=_positive_int, help="steps between metric rows (default 50)")
+    train.add_argument("--log-every", type=_integer, help="steps between metric rows (default 50)")
     train.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
     train.add_argument("--set", dest="options", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                        help="a model option, for example --set latent_dim=64 (see the model's options in 'list')")
@@ -188,6 +207,20 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder of submitted notebooks")
     grade.add_argument("--out", type=Path, default=Path("grades.csv"), help="CSV file (default ./grades.csv)")
     grade.add_argument("--timeout", type=_positive_int, default=300, help="seconds per notebook (default 300)")
+    grade.add_argument("--jobs", type=_positive_int, default=1,
+                       help="submissions graded at the same time, each in its own process (default 1)")
+    grade.add_argument("--memory", type=_positive_int, default=8192, metavar="MB",
+                       help="address-space limit of each notebook's kernel, MiB (default 8192)")
+    grade.add_argument("--hidden", type=Path, action="append", default=[], metavar="FOLDER",
+                       help="a folder of hidden cases (<notebook>.py), added to the book's; may be repeated")
+    grade.add_argument("--no-feedback", action="store_true", help="no HTML feedback pages or class summary")
+    grade.add_argument("--pdf", action="store_true", help="a PDF of each executed notebook (headless Chromium)")
+    grade.add_argument("--gradescope", type=Path, metavar="PATH",
+                       help="Gradescope results.json (a .json path for one submission, else a folder)")
+    grade.add_argument("--canvas", type=Path, metavar="CSV", help="a Canvas gradebook import file")
+    grade.add_argument("--roster", type=Path, metavar="CSV",
+                       help="the gradebook exported from Canvas, for the students' Canvas IDs")
+    grade.add_argument("--assignment", metavar="NAME", help="the Canvas assignment column (default: the notebook)")
     grade.set_defaults(handler=cmd_grade)
     return parser
 
@@ -321,14 +354,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .trainers import TRAINERS
+    from .trainers import trainable_families
 
     print("models (aigc-lessons train MODEL):")
-    for name, spec in TRAINERS.items():
-        options = ", ".join(f"{k}={v}" for k, v in spec.options.items())
-        state = "" if spec.available() else "  [not installed]"
-        print(f"  {name:<8} {spec.description}{state}")
-        full = spec.full
+    for name, family in trainable_families().items():
+        trainer = family.trainer
+        options = ", ".join(f"{k}={v.default}" for k, v in trainer.options.items())
+        full = trainer.defaults(fast=False)
+        print(f"  {name:<8} {family.description}")
         print(f"           defaults: epochs={full['epochs']} batch_size={full['batch_size']} lr={full['lr']:g}"
               + (f"; options: {options}" if options else ""))
     from . import pretrained
@@ -351,63 +384,31 @@ def cmd_list(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- train, sample, eval
 
 
-def _parse_options(model: str, pairs: list[tuple[str, str]]) -> dict:
-    """Turn ``--set key=value`` pairs into typed model options (typed like the defaults)."""
-    from .trainers import get_trainer
-
-    spec = get_trainer(model)
-    options = {}
-    for key, text in pairs:
-        if key not in spec.options:
-            allowed = ", ".join(f"{k} (default {v})" for k, v in spec.options.items()) or "none"
-            raise CommandError(f"model {model!r} has no option {key!r}; its options: {allowed}")
-        kind = type(spec.options[key])
-        try:
-            options[key] = kind(text)
-        except ValueError:
-            raise CommandError(f"option {key} expects a {kind.__name__}, got {text!r}") from None
-    return options
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from .trainers import UnknownModelError, get_trainer
-
-    try:
-        get_trainer(args.model)
-    except UnknownModelError as error:
-        raise CommandError(str(error)) from None
-    options = _parse_options(args.model, args.options)
-    if args.fast:
-        os.environ["AIGC_LESSONS_FAST"] = "1"
-
     from .data import MnistDataError
-    from .runs import RunConfig, RunError, list_checkpoints, read_config, runs_root, train_run
+    from .runs import RunConfig, RunError, list_checkpoints, runs_root, train_run
     from .train.loop import NonFiniteLossError
+    from .trainers import UnknownModelError
 
     run_dir = Path(args.run_dir) if args.run_dir else runs_root() / args.model
     given = {key: getattr(args, key) for key in ("epochs", "batch_size", "lr", "seed", "subset",
                                                  "checkpoint_every", "keep_checkpoints", "log_every", "device")}
     given = {key: value for key, value in given.items() if value is not None}
-    if args.resume:
-        if not (run_dir / "config.json").exists():
-            raise CommandError(f"cannot resume: {run_dir} is not a run folder (no config.json). "
-                               "Give the run's folder with --run-dir, or start a new run without --resume.")
-        stored = read_config(run_dir).to_dict()
-        config = RunConfig.from_dict({**stored, **given, "model": args.model,
-                                      "options": {**stored["options"], **options}})
-    else:
-        config = RunConfig(model=args.model, options=options, **given)
-
+    # The --set values stay text: train_run converts and checks every setting once, before it writes anything.
+    # Resuming passes only what was given: the rest is as the run folder stores it.
+    changes = {"model": args.model, "options": dict(args.options), **given}
+    config = changes if args.resume else RunConfig(**changes)
     print(f"{'resuming' if args.resume else 'training'} {args.model} in {run_dir}", flush=True)
     try:
-        result = train_run(run_dir, config, resume=args.resume, progress=not args.no_progress)
+        result = train_run(run_dir, config, resume=args.resume, progress=not args.no_progress,
+                           fast=True if args.fast else None)
     except KeyboardInterrupt:
         done = list_checkpoints(run_dir) if run_dir.exists() else []
         where = f"the last checkpoint is epoch {done[-1]}" if done else "no checkpoint was written yet"
         print(f"\ninterrupted: {where}. Continue with:\n  {PROG} train {args.model} --run-dir {run_dir} --resume",
               file=sys.stderr)
         return 130
-    except (RunError, ValueError, MnistDataError, NonFiniteLossError) as error:
+    except (RunError, UnknownModelError, ValueError, MnistDataError, NonFiniteLossError) as error:
         raise CommandError(str(error)) from error
     last = result.history.rows[-1] if result.history.rows else {}
     losses = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("epoch", "step"))
@@ -468,12 +469,22 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if not args.submissions.is_dir():
         raise CommandError(f"{args.submissions} is not a folder of submitted notebooks")
     try:
-        from .classroom import grade_submissions
+        from .classroom import grade_course
     except ImportError as error:
         raise CommandError(f"the classroom tools are not installed in this version ({error})") from error
-    path = grade_submissions(args.submissions, args.out, timeout=args.timeout)
-    print(f"grades written to {path}")
-    return 0
+    course = grade_course(args.submissions, args.out, timeout=args.timeout, jobs=args.jobs, memory_mb=args.memory,
+                          hidden=args.hidden, feedback=not args.no_feedback, gradescope=args.gradescope,
+                          canvas=args.canvas, roster=args.roster, pdf=args.pdf, assignment=args.assignment)
+    print(f"grades written to {args.out}")
+    for name, path in course.files.items():
+        print(f"{name}: {path}")
+    for item in course.tampering:
+        print(f"STOPPED: a submission changed the grader's files: {item}", file=sys.stderr)
+    for submission, why in course.pdf_failures.items():
+        print(f"PDF FAILED: {submission}: {why}", file=sys.stderr)
+    if course.tampering:
+        return 4
+    return 3 if course.pdf_failures else 0
 
 
 # --------------------------------------------------------------------------- entry point

@@ -565,9 +565,11 @@ def sample_pretrained(name: str, count: int, seed: int = 0, device: str | torch.
                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Draw ``count`` images in [0, 1] from the pretrained generator ``name``; also return labels if conditional.
 
-    Unconditional GANs map ``z ~ N(0, I)`` through ``tanh`` (rescaled from [-1, 1]);
-    VAEs decode prior draws and return the mean image of ``p(x | z)`` (what the book
-    plots); conditional models get labels 0..9 in turn, ``count / 10`` of each.
+    The model's class says how (its ``sample_for_evaluation`` method, see
+    :mod:`aigc_lessons.models._sampling`): unconditional GANs map ``z ~ N(0, I)``
+    through ``tanh`` (rescaled from [-1, 1]); VAEs decode prior draws and return
+    the mean image of ``p(x | z)`` (what the book plots); conditional models get
+    labels 0..9 in turn, ``count / 10`` of each.
 
     Example:
         >>> images, labels = sample_pretrained("cgan_mnist", 20)  # doctest: +SKIP
@@ -578,33 +580,19 @@ def sample_pretrained(name: str, count: int, seed: int = 0, device: str | torch.
     from .core import get_device
 
     model = pretrained.load(name, device=get_device(device))
-    target = next(model.parameters()).device
-    noise = torch.Generator().manual_seed(seed)
-    labels = torch.arange(count) % 10
-    kind = type(model).__name__
-    if kind == "ConditionalVAE":
-        return model.sample(labels.to(target), generator=noise).cpu().clamp(0, 1), labels
-    if kind == "VAE":
-        return model.sample(count, generator=noise).cpu().clamp(0, 1), None
-    latent_dim = getattr(model, "latent_dim", None)
-    if latent_dim is None:
-        raise MetricsError(f"{name!r} is a {kind}, which this function cannot sample from")
-    z = torch.randn(count, latent_dim, generator=noise).to(target)
-    if kind.startswith("Conditional"):
-        return ((model(z, labels.to(target)).cpu() + 1) / 2).clamp(0, 1), labels
-    return ((model(z).cpu() + 1) / 2).clamp(0, 1), None
-
-
-GENERATOR_CLASSES = ("GeneratorMLP", "VAE", "ConditionalGenerator", "ConditionalVAE", "GeneratorDCGAN",
-                     "ConditionalGeneratorDCGAN")
+    if not hasattr(model, "sample_for_evaluation"):
+        raise MetricsError(f"{name!r} is a {type(model).__name__}, which is not a generator (it has no "
+                           "sample_for_evaluation method)")
+    return model.sample_for_evaluation(count, generator=torch.Generator().manual_seed(seed))
 
 
 def generator_names() -> list[str]:
-    """The pretrained entries that generate images (their cards name a generator or VAE class)."""
+    """The pretrained entries that generate images: their class has ``sample_for_evaluation``."""
     from . import pretrained
+    from .models import MODEL_CLASSES
 
     return [name for name, record in pretrained.cards().items()
-            if record["model"]["class"] in GENERATOR_CLASSES or record["model"]["class"].startswith("Generator")]
+            if hasattr(MODEL_CLASSES.get(record["model"]["class"]), "sample_for_evaluation")]
 
 
 def results_table(names: list[str] | None = None, count: int = 10_000, seed: int = 0,

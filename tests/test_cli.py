@@ -77,12 +77,15 @@ def test_train_help_lists_the_models(capsys):
     [
         (["train", "gan_mlpp"], "unknown model 'gan_mlpp'. Did you mean 'gan_mlp'?"),
         (["train", "stylegan"], "Models the tool can train: "),
-        (["train", "gan_mlp", "--epochs", "0"], "argument --epochs: must be a positive whole number, got 0"),
+        (["train", "gan_mlp", "--epochs", "0"], "epochs must be a positive integer (>= 1), got 0"),
         (["train", "gan_mlp", "--epochs", "two"], "argument --epochs: expected a whole number, got 'two'"),
-        (["train", "gan_mlp", "--lr", "3"], "argument --lr: a learning rate must be between 0 and 1, got 3.0"),
+        (["train", "gan_mlp", "--lr", "3"], "lr must be a number > 0 and < 1, got 3.0"),
+        (["train", "gan_mlp", "--lr", "fast"], "argument --lr: expected a number such as 2e-4, got 'fast'"),
         (["train", "gan_mlp", "--set", "latent_dim"], "expected KEY=VALUE"),
         (["train", "gan_mlp", "--set", "depth=3"], "model 'gan_mlp' has no option 'depth'; its options: latent_dim"),
         (["train", "gan_mlp", "--set", "latent_dim=big"], "option latent_dim expects a int, got 'big'"),
+        (["train", "vae", "--set", "beta=-1"], "option beta must be a number >= 0, got -1.0"),
+        (["train", "vae", "--set", "latent_dim=0"], "option latent_dim must be a positive integer (>= 1), got 0"),
         (["train", "dcgan", "--set", "precision=fp16"], "option precision must be one of fp32, bf16, got 'fp16'"),
         (["train", "gan_mlp", "--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["sample", "no_such_run"], "no run folder 'no_such_run'"),
@@ -98,6 +101,16 @@ def test_bad_input_gets_a_clear_message(capsys, tmp_path, monkeypatch, args, mes
     code, out, err = run_cli(capsys, *args)
     assert code in (1, 2), f"expected failure, got {code}"
     assert message in err, f"expected {message!r} in the error, got:\n{err}"
+
+
+def test_invalid_settings_fail_at_once_and_write_nothing(capsys, tmp_path):
+    """Issue 20: `train vae --set beta=-1` used to run 1,129 steps until the loss was -inf."""
+    for bad in (["--set", "beta=-1"], ["--lr", "0"], ["--batch-size", "0"], ["--set", "latent_dim=0"],
+                ["--subset", "-5"], ["--seed", "-1"], ["--set", "precision=fp8"]):
+        run_dir = tmp_path / "run"
+        code, _, err = run_cli(capsys, "train", "vae", "--run-dir", str(run_dir), *bad)
+        assert code == 1 and " must be " in err, (bad, err)
+        assert not run_dir.exists(), f"{bad}: a run folder was written"
 
 
 def test_resume_of_a_missing_run_says_what_to_do(capsys, tmp_path):

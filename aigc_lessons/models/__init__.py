@@ -1,44 +1,47 @@
-"""The book's models, one readable file each, and one explicit name -> class table.
+"""The book's models, one readable file per model family.
 
-``MODEL_CLASSES`` maps the class name that a pretrained card or a checkpoint
-records to the class; add the class here when a chapter adds a model.
+Every public ``nn.Module`` class defined in a module of this package (the
+classes named in the module's ``__all__`` when it has one: building blocks stay
+out of it) is re-exported here (``from aigc_lessons.models import VAE``) and listed in
+``MODEL_CLASSES``, the name -> class table that pretrained cards and
+checkpoints use to rebuild a model. Both are found, not hand-kept: a new
+family's ``models/<family>.py`` is all it takes.
+
+Example:
+    >>> MODEL_CLASSES["GeneratorMLP"].__name__
+    'GeneratorMLP'
 """
 
 from __future__ import annotations
 
-from .classifier import MnistClassifier
-from .conditional import (
-    ConditionalDiscriminator,
-    ConditionalDiscriminatorDCGAN,
-    ConditionalGenerator,
-    ConditionalGeneratorDCGAN,
-)
-from .dcgan import DiscriminatorDCGAN, GeneratorDCGAN
-from .gan_mlp import DiscriminatorMLP, GeneratorMLP
-from .gan_toy import DiscriminatorToy, GeneratorToy
-from .music import MelodyLSTM
-from .translation import CycleGenerators, PatchDiscriminator, UNetGenerator
-from .vae import VAE, ConditionalVAE
-from .superres import EDSR
+import pkgutil
+from importlib import import_module
+
+from torch import nn
+
+
+def _model_classes() -> dict[str, type]:
+    found: dict[str, type] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = import_module(f"{__name__}.{info.name}")
+        exported = getattr(module, "__all__", None)
+        for name, value in vars(module).items():
+            if (isinstance(value, type) and issubclass(value, nn.Module) and value.__module__ == module.__name__
+                    and not name.startswith("_") and (exported is None or name in exported)):
+                if name in found:
+                    raise RuntimeError(f"two model classes named {name!r} ({found[name].__module__}, {module.__name__})")
+                found[name] = value
+    return found
+
 
 # Every nn.Module that the pretrained registry or a checkpoint may name.
-MODEL_CLASSES = {
-    cls.__name__: cls
-    for cls in (
-        GeneratorToy, DiscriminatorToy,                                  # 2-D lab
-        GeneratorMLP, DiscriminatorMLP,                                  # first GAN
-        GeneratorDCGAN, DiscriminatorDCGAN,                              # DCGAN
-        VAE, ConditionalVAE,                                             # VAE family
-        ConditionalGenerator, ConditionalDiscriminator,                  # conditional GAN
-        ConditionalGeneratorDCGAN, ConditionalDiscriminatorDCGAN,
-        MnistClassifier,                                                 # the evaluation's judge
-        MelodyLSTM,                                                      # music chapter
-        UNetGenerator, PatchDiscriminator, CycleGenerators,              # image-to-image translation
-        EDSR,                                                            # super-resolution
-    )
-}
+MODEL_CLASSES: dict[str, type] = _model_classes()
+globals().update(MODEL_CLASSES)
 
 __all__ = [*MODEL_CLASSES, "MODEL_CLASSES", "build_model"]
+
 
 def build_model(class_name: str, **kwargs):
     """Instantiate a model by class name (used when loading weights by name).

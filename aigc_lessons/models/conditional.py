@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ._checks import check_images, check_labels, check_latent
+from ._sampling import noise_to_unit_images
 from .dcgan import DiscriminatorDCGAN, GeneratorDCGAN
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -54,6 +55,10 @@ class ConditionalGenerator(nn.Module):
         check_labels(labels, z.shape[0], self.num_classes, type(self).__name__)
         h = torch.cat([z, self.embed(labels.long())], dim=1)
         return self.net(h).view(-1, *IMAGE_SHAPE)
+
+    def sample_for_evaluation(self, count: int, generator: torch.Generator | None = None):
+        """``count`` images in [0, 1] on the CPU for labels ``i % 10``, and those labels; see ``models._sampling``."""
+        return noise_to_unit_images(self, count, generator, conditional=True)
 
 
 class ConditionalDiscriminator(nn.Module):
@@ -104,6 +109,10 @@ class ConditionalGeneratorDCGAN(nn.Module):
         check_latent(z, self.latent_dim, type(self).__name__)
         check_labels(labels, z.shape[0], self.num_classes, type(self).__name__)
         return self.body(torch.cat([z, self.embed(labels.long())], dim=1))
+
+    def sample_for_evaluation(self, count: int, generator: torch.Generator | None = None):
+        """``count`` images in [0, 1] on the CPU for labels ``i % 10``, and those labels; see ``models._sampling``."""
+        return noise_to_unit_images(self, count, generator, conditional=True)
 
 
 class ConditionalDiscriminatorDCGAN(nn.Module):

@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from ._checks import check_images, check_latent
+from ._sampling import noise_to_unit_images
 
 IMAGE_SHAPE = (1, 28, 28)
 
@@ -79,6 +80,10 @@ class GeneratorDCGAN(nn.Module):
         check_latent(z, self.latent_dim, type(self).__name__)
         maps = self.project(z).view(-1, 2 * self.channels, 7, 7)
         return self.upsample(maps)
+
+    def sample_for_evaluation(self, count: int, generator: torch.Generator | None = None):
+        """``count`` images in [0, 1] on the CPU, and ``None`` (no labels); see ``models._sampling``."""
+        return noise_to_unit_images(self, count, generator, conditional=False)
 
 
 class DiscriminatorDCGAN(nn.Module):

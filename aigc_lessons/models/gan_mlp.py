@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ._checks import check_images, check_latent
+from ._sampling import noise_to_unit_images
 
 IMAGE_SHAPE = (1, 28, 28)
 
@@ -41,6 +42,10 @@ class GeneratorMLP(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         check_latent(z, self.latent_dim, type(self).__name__)
         return self.net(z).view(-1, *IMAGE_SHAPE)
+
+    def sample_for_evaluation(self, count: int, generator: torch.Generator | None = None):
+        """``count`` images in [0, 1] on the CPU, and ``None`` (no labels); see ``models._sampling``."""
+        return noise_to_unit_images(self, count, generator, conditional=False)
 
 
 class DiscriminatorMLP(nn.Module):

@@ -36,6 +36,9 @@ from torch.nn import functional as F
 
 SCALES = (2, 3, 4)
 
+# ResidualBlock is a building block of EDSR, not a model of its own (models.MODEL_CLASSES lists __all__'s classes).
+__all__ = ["EDSR", "SCALES", "clamp_unit", "degrade", "upscale_bicubic"]
+
 
 def _check_scale(scale: int) -> None:
     if scale not in SCALES:

@@ -118,6 +118,11 @@ class VAE(nn.Module):
         z = torch.randn(n, self.latent_dim, generator=generator).to(device)
         return self.mean_image(self.decode(z))
 
+    @torch.no_grad()
+    def sample_for_evaluation(self, count: int, generator: torch.Generator | None = None):
+        """``count`` mean images in [0, 1] on the CPU, and ``None`` (no labels); see ``models._sampling``."""
+        return self.sample(count, generator=generator).cpu().clamp(0, 1), None
+
 
 class ConditionalVAE(VAE):
     """Conditional VAE: the one-hot label is concatenated to the encoder's and the decoder's input."""
@@ -157,3 +162,9 @@ class ConditionalVAE(VAE):
         if z is None:
             z = torch.randn(len(labels), self.latent_dim, generator=generator)
         return self.mean_image(self.decode(z.to(device), labels.to(device)))
+
+    @torch.no_grad()
+    def sample_for_evaluation(self, count: int, generator: torch.Generator | None = None):
+        """``count`` mean images in [0, 1] on the CPU for labels ``i % 10``, and those labels."""
+        labels = torch.arange(count) % 10
+        return self.sample(labels.to(next(self.parameters()).device), generator=generator).cpu().clamp(0, 1), labels

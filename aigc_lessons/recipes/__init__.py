@@ -1,64 +1,83 @@
-"""How every pretrained model in the book is trained: one function per entry.
+"""How every pretrained model in the book is trained, and where each model family is declared.
 
-A recipe trains a model in the full setting (or the fast one, for tests) and
-returns it with its constructor arguments and a model card. ``retrain`` runs a
-recipe and, when asked, saves the result as a pretrained entry, so that every
-shipped weight file can be reproduced with one call::
+Each module ``recipes/<family>.py`` trains the shipped weights of one model
+family (one function per pretrained entry) and ends with its declaration,
+``FAMILIES = (Family(...),)`` (:class:`aigc_lessons.family.Family`): the
+family's name, classes, recipes with their full settings and, when the command
+line trains it, its :class:`~aigc_lessons.family.CommandLineTrainer`. This
+package finds those modules itself; the tables below are read from them, so a
+new family is one new module here, not an edit of several lists.
+
+* :data:`FAMILIES`: name -> :class:`~aigc_lessons.family.Family`.
+* :data:`RECIPES`: pretrained name -> :class:`~aigc_lessons.family.Recipe`
+  (callable as ``recipe(budget, device, progress=...)``).
+* :func:`full_setting`: the full setting of a shipped model (the one its weights
+  were trained with: epochs, batch size, ...); notebooks, the command line and
+  the benchmarks read it from here instead of typing the numbers.
+* :func:`retrain`: run a recipe and, when asked, save the result as the pretrained entry::
 
     python -m aigc_lessons.recipes gan_mlp_mnist      # retrain and save
-    >>> from aigc_lessons.recipes import retrain
+    >>> from aigc_lessons.recipes import full_setting, retrain
+    >>> full_setting("gan_mlp_mnist")["epochs"]
+    30
     >>> generator = retrain("gan_mlp_mnist", fast=True, save=False)  # doctest: +SKIP
+
+``RecipeResult`` is re-exported here from :mod:`aigc_lessons.family`, its home.
 """
 
 from __future__ import annotations
 
+import pkgutil
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Callable
+from importlib import import_module
 
 from torch import nn
 
 from ..core import Budget, get_budget, get_device
-from . import gan
-from . import vae as vae_recipes  # noqa: E402
-from . import classifier as classifier_recipes  # noqa: E402
-from . import anomaly as anomaly_recipes  # noqa: E402
-from . import superres as superres_recipes  # noqa: E402
-from . import translation as translation_recipes  # noqa: E402
-from . import music as music_recipes  # noqa: E402
+from ..family import Family, Recipe, RecipeResult
+
+__all__ = ["FAMILIES", "RECIPES", "Family", "Recipe", "RecipeResult", "full_setting", "get_family", "main",
+           "retrain"]
 
 
-@dataclass
-class RecipeResult:
-    """What a recipe returns: the trained model, its constructor arguments and its card."""
+def _declared_families() -> dict[str, Family]:
+    families: dict[str, Family] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = import_module(f"{__name__}.{info.name}")
+        for family in getattr(module, "FAMILIES", ()):
+            if family.name in families:
+                raise RuntimeError(f"model family {family.name!r} is declared twice ({module.__name__})")
+            families[family.name] = family
+    return families
 
-    model: nn.Module
-    model_kwargs: dict
-    card: dict = field(default_factory=dict)
+
+# family name -> its declaration (found in the modules of this package)
+FAMILIES: dict[str, Family] = _declared_families()
+
+# pretrained name -> the recipe that trains it
+RECIPES: dict[str, Recipe] = {name: recipe for family in FAMILIES.values() for name, recipe in family.recipes.items()}
 
 
-Recipe = Callable[..., RecipeResult]
+def get_family(name: str) -> Family:
+    """The declaration of the family ``name``."""
+    if name not in FAMILIES:
+        raise KeyError(f"no model family named {name!r}; known: {', '.join(sorted(FAMILIES))}")
+    return FAMILIES[name]
 
-# name -> function(budget, device, progress) -> RecipeResult
-RECIPES: dict[str, Recipe] = {
-    "gan_mlp_mnist": gan.gan_mlp_mnist,
-    "dcgan_mnist": gan.dcgan_mnist,
-    "vae_mnist": vae_recipes.vae_mnist,
-    "vae2d_mnist": vae_recipes.vae2d_mnist,
-    "cvae_mnist": vae_recipes.cvae_mnist,
-    "cgan_mnist": vae_recipes.cgan_mnist,
-    "cgan_dcgan_mnist": vae_recipes.cgan_dcgan_mnist,
-    "classifier_mnist": classifier_recipes.classifier_mnist,
-    "vae_anomaly_mnist": anomaly_recipes.vae_anomaly_mnist,
-    "edsr_x4_mnist": superres_recipes.edsr_x4_mnist,
-    "edsr_x2_mnist": superres_recipes.edsr_x2_mnist,
-    "srgan_x4_mnist": superres_recipes.srgan_x4_mnist,
-    "pix2pix_skeleton_mnist": translation_recipes.pix2pix_skeleton_mnist,
-    "l1_skeleton_mnist": translation_recipes.l1_skeleton_mnist,
-    "cyclegan_stroke_mnist": translation_recipes.cyclegan_stroke_mnist,
-    "music_lstm_bach": music_recipes.music_lstm_bach,
-}
+
+def full_setting(name: str) -> dict:
+    """The full setting of the shipped model ``name`` (a copy): what its weights were trained with.
+
+    Example:
+        >>> full_setting("dcgan_mnist")["channels"]
+        32
+    """
+    if name not in RECIPES:
+        raise KeyError(f"no recipe named {name!r}; known: {', '.join(sorted(RECIPES))}")
+    return RECIPES[name].setting(fast=False)
 
 
 def retrain(name: str, fast: bool | None = None, device: str = "auto", save: bool = False, progress: bool = True) -> nn.Module:
@@ -75,7 +94,7 @@ def retrain(name: str, fast: bool | None = None, device: str = "auto", save: boo
     if save and budget.fast:
         raise ValueError("refusing to save fast-mode weights over the full-setting pretrained entry")
     started = time.perf_counter()
-    result = RECIPES[name](budget=budget, device=get_device(device), progress=progress)
+    result = RECIPES[name](budget, get_device(device), progress=progress)
     seconds = time.perf_counter() - started
     if save:
         card = {"command": f"python -m aigc_lessons.recipes {name}", "seconds": round(seconds, 1), **result.card}

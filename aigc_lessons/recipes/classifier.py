@@ -17,6 +17,13 @@ from torch.nn import functional as F
 
 from ..core import Budget
 from ..data import TensorBatches, load_mnist
+from ..family import Family, Recipe, RecipeResult
+from ..models.classifier import MnistClassifier
+from ..train.loop import fit
+
+# The full setting of the shipped weights (what they were trained with) and what fast mode changes.
+CLASSIFIER_MNIST = {"epochs": 4, "batch_size": 128, "lr": 1e-3, "seed": 0, "subset": None}
+FAST = {"epochs": 1, "subset": 2048}
 
 
 @torch.no_grad()
@@ -34,13 +41,10 @@ def classifier_accuracy(model, images: torch.Tensor, labels: torch.Tensor, batch
 
 def classifier_mnist(budget: Budget, device: torch.device, progress: bool = True):
     """Small CNN, 4 epochs of Adam with cosine decay; returns the model and a card with its test accuracy."""
-    from ..models.classifier import MnistClassifier
-    from ..train import fit
-    from . import RecipeResult
-
-    train = load_mnist("train", device=device, subset=budget.pick(full=None, fast=2048))
+    setting = {**CLASSIFIER_MNIST, **FAST} if budget.fast else dict(CLASSIFIER_MNIST)
+    train = load_mnist("train", device=device, subset=setting["subset"])
     test = load_mnist("test", device=device, subset=budget.pick(full=None, fast=1000))
-    epochs, batch_size, lr, seed = budget.pick(full=4, fast=1), 128, 1e-3, 0
+    epochs, batch_size, lr, seed = setting["epochs"], setting["batch_size"], setting["lr"], setting["seed"]
     kwargs = {"channels": [32, 64], "feature_dim": 128, "num_classes": 10, "dropout": 0.25}
     torch.manual_seed(seed)
     model = MnistClassifier(**kwargs).to(device)
@@ -75,3 +79,10 @@ def classifier_mnist(budget: Budget, device: torch.device, progress: bool = True
                     "test_images": len(test)},
     }
     return RecipeResult(model.cpu().eval(), kwargs, card)
+
+
+FAMILIES = (
+    Family("classifier", "the reference MNIST classifier that the metrics look through (evaluation chapter)",
+           classes=(MnistClassifier,),
+           recipes={"classifier_mnist": Recipe(classifier_mnist, CLASSIFIER_MNIST, FAST)}),
+)

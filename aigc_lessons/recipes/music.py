@@ -20,13 +20,20 @@ import time
 import numpy as np
 import torch
 
+from .. import music
 from ..core import Budget
+from ..family import Family, Recipe, RecipeResult
+from ..models.music import MelodyLSTM
 
 SAMPLES = 200          # melodies drawn per setting for the statistics
 MAX_STEPS = 400        # tokens per sampled melody at most (100 beats)
 TEMPERATURES = (0.5, 0.8, 1.0, 1.2, 1.5)
 NGRAM_ORDERS = (1, 2, 4, 8)
 NGRAM_ALPHA = 0.01     # chosen on a split of the *training* melodies (0.001, 0.01, 0.1, 1 tried)
+
+# The full setting of the shipped weights (what they were trained with) and what fast mode changes.
+MUSIC_LSTM_BACH = {"epochs": 80, "batch_size": 16, "lr": 3e-3, "seed": 0, "chorales": None}
+FAST = {"epochs": 2, "chorales": 30}
 
 
 def _rounded(values: dict, digits: int = 4) -> dict:
@@ -36,8 +43,6 @@ def _rounded(values: dict, digits: int = 4) -> dict:
 def evaluate_melody_models(model, train: list[np.ndarray], validation: list[np.ndarray], samples: int = SAMPLES,
                            temperatures=TEMPERATURES, seed: int = 0) -> dict:
     """Validation cross-entropy of ``model`` and of n-gram baselines, and statistics of their samples."""
-    from .. import music
-
     results: dict = {"cross_entropy_nats_per_token": {}, "perplexity": {}}
     baselines = {f"{order}-gram": music.NGramModel(order=order, alpha=NGRAM_ALPHA).fit(train) for order in NGRAM_ORDERS}
     scored = {"lstm": music.model_log_likelihoods(model, validation)}
@@ -73,15 +78,12 @@ def evaluate_melody_models(model, train: list[np.ndarray], validation: list[np.n
 
 def music_lstm_bach(budget: Budget, device: torch.device, progress: bool = True):
     """MelodyLSTM on the Bach chorale soprano lines; full: whole corpus, 80 epochs; fast: 30 chorales, 2 epochs."""
-    from .. import music
-    from ..models import MelodyLSTM
-    from . import RecipeResult
-
-    corpus = music.load_chorale_melodies(limit=budget.pick(full=None, fast=30))
+    setting = {**MUSIC_LSTM_BACH, **FAST} if budget.fast else dict(MUSIC_LSTM_BACH)
+    corpus = music.load_chorale_melodies(limit=setting["chorales"])
     train, validation = music.split_melodies(corpus.melodies)
     kwargs = {"vocab_size": music.VOCAB_SIZE, "embed_dim": 48, "hidden": 128, "layers": 2, "dropout": 0.2}
-    config = {"epochs": budget.pick(full=80, fast=2), "batch_size": 16, "lr": 3e-3, "seed": 0,
-              "optimizer": "Adam, cosine decay to 0, gradient norm clipped at 1"}
+    config = {"epochs": setting["epochs"], "batch_size": setting["batch_size"], "lr": setting["lr"],
+              "seed": setting["seed"], "optimizer": "Adam, cosine decay to 0, gradient norm clipped at 1"}
     torch.manual_seed(config["seed"])
     model = MelodyLSTM(**kwargs).to(device)
     started = time.perf_counter()
@@ -106,3 +108,9 @@ def music_lstm_bach(budget: Budget, device: torch.device, progress: bool = True)
         "metrics": evaluation,
     }
     return RecipeResult(model, kwargs, card)
+
+
+FAMILIES = (
+    Family("music", "melody LSTM on the Bach chorales (music chapter)", classes=(MelodyLSTM,),
+           recipes={"music_lstm_bach": Recipe(music_lstm_bach, MUSIC_LSTM_BACH, FAST)}),
+)

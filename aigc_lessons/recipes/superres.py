@@ -22,11 +22,23 @@ import time
 
 import torch
 
+from .. import pretrained
 from ..core import Budget
 from ..data import load_mnist
+from ..family import Family, Recipe, RecipeResult
+from ..models.dcgan import DiscriminatorDCGAN
+from ..models.superres import EDSR, degrade
+from ..train.gan import count_parameters
+from ..train.superres import SuperResConfig, evaluate_bicubic, evaluate_superres, train_superres, upscale
 
 EDSR_KWARGS = {"channels": 32, "blocks": 4, "residual_scale": 0.1, "global_skip": True}
 ADVERSARIAL_WEIGHT = 1e-2
+
+# The full settings of the shipped weights (what they were trained with) and what fast mode changes.
+EDSR_X4_MNIST = {"epochs": 3, "subset": None, "scale": 4}
+EDSR_X2_MNIST = {"epochs": 1, "subset": None, "scale": 2}
+SRGAN_X4_MNIST = {"epochs": 1, "subset": 30_000, "lr": 1e-4, "adversarial_weight": ADVERSARIAL_WEIGHT}
+FAST = {"epochs": 1, "subset": 2048}
 
 
 def _rounded(scores: dict) -> dict:
@@ -35,9 +47,6 @@ def _rounded(scores: dict) -> dict:
 
 def _test_scores(model, test, scale: int, device) -> tuple[dict, dict, float]:
     """(model scores, bicubic scores, seconds) on the test images given."""
-    from ..models.superres import degrade
-    from ..train.superres import evaluate_bicubic, evaluate_superres, upscale
-
     started = time.perf_counter()
     images, labels = test.images.cpu(), test.labels.cpu()
     model_scores = evaluate_superres(upscale(model, degrade(images, scale).to(device)), images, labels, device=device)
@@ -45,14 +54,11 @@ def _test_scores(model, test, scale: int, device) -> tuple[dict, dict, float]:
     return _rounded(model_scores), _rounded(bicubic_scores), time.perf_counter() - started
 
 
-def _edsr(scale: int, epochs: int, budget: Budget, device: torch.device, progress: bool):
-    from ..models.superres import EDSR
-    from ..train import count_parameters
-    from ..train.superres import SuperResConfig, train_superres
-    from . import RecipeResult
-
-    config = SuperResConfig(epochs=budget.pick(full=epochs, fast=1))
-    train = load_mnist("train", device=device, subset=budget.pick(full=None, fast=2048))
+def _edsr(full: dict, budget: Budget, device: torch.device, progress: bool):
+    setting = {**full, **FAST} if budget.fast else dict(full)
+    scale = setting["scale"]
+    config = SuperResConfig(epochs=setting["epochs"])
+    train = load_mnist("train", device=device, subset=setting["subset"])
     test = load_mnist("test", subset=budget.pick(full=None, fast=500))
     torch.manual_seed(config.seed)
     model = EDSR(scale=scale, **EDSR_KWARGS)
@@ -83,31 +89,27 @@ def _edsr(scale: int, epochs: int, budget: Budget, device: torch.device, progres
 
 def edsr_x4_mnist(budget: Budget, device: torch.device, progress: bool = True):
     """EDSR-style x4 (7x7 -> 28x28), L1 loss, 3 epochs on the 60 000 training digits."""
-    return _edsr(4, 3, budget, device, progress)
+    return _edsr(EDSR_X4_MNIST, budget, device, progress)
 
 
 def edsr_x2_mnist(budget: Budget, device: torch.device, progress: bool = True):
     """EDSR-style x2 (14x14 -> 28x28), L1 loss, 1 epoch on the 60 000 training digits."""
-    return _edsr(2, 1, budget, device, progress)
+    return _edsr(EDSR_X2_MNIST, budget, device, progress)
 
 
 def srgan_x4_mnist(budget: Budget, device: torch.device, progress: bool = True):
     """``edsr_x4_mnist`` fine-tuned on 30 000 digits with L1 + 0.01 x adversarial loss (SRGAN-style), with a control."""
-    from .. import pretrained
-    from ..models.dcgan import DiscriminatorDCGAN
-    from ..train import count_parameters
-    from ..train.superres import SuperResConfig, train_superres
-    from . import RecipeResult
-
-    if not budget.fast and pretrained.exists("edsr_x4_mnist"):
+    setting = {**SRGAN_X4_MNIST, **FAST} if budget.fast else dict(SRGAN_X4_MNIST)
+    if not budget.fast:
         start = pretrained.load("edsr_x4_mnist", device=device)
         start_from = f"pretrained edsr_x4_mnist (sha256 {pretrained.card('edsr_x4_mnist')['sha256'][:16]}...)"
     else:
         start = edsr_x4_mnist(budget, device, progress).model.to(device)
         start_from = f"edsr_x4_mnist retrained in this run ({budget.name} setting)"
-    train = load_mnist("train", device=device, subset=budget.pick(full=30_000, fast=2048))
+    train = load_mnist("train", device=device, subset=setting["subset"])
     test = load_mnist("test", subset=budget.pick(full=None, fast=500))
-    config = SuperResConfig(epochs=1, lr=1e-4, cosine_decay=False, adversarial_weight=ADVERSARIAL_WEIGHT)
+    config = SuperResConfig(epochs=setting["epochs"], lr=setting["lr"], cosine_decay=False,
+                            adversarial_weight=setting["adversarial_weight"])
 
     generator = copy.deepcopy(start)
     torch.manual_seed(config.seed)
@@ -120,7 +122,8 @@ def srgan_x4_mnist(budget: Budget, device: torch.device, progress: bool = True):
 
     # The control: the same fine-tuning (same start, steps, learning rate) with the adversarial term off.
     control = copy.deepcopy(start)
-    control_config = SuperResConfig(epochs=1, lr=1e-4, cosine_decay=False, adversarial_weight=0.0)
+    control_config = SuperResConfig(epochs=setting["epochs"], lr=setting["lr"], cosine_decay=False,
+                                    adversarial_weight=0.0)
     control_history = train_superres(control, train.images, control_config, device=device, progress=progress)
     control_scores, _, _ = _test_scores(control, test, 4, device)
     start_scores, _, _ = _test_scores(start, test, 4, device)
@@ -149,3 +152,12 @@ def srgan_x4_mnist(budget: Budget, device: torch.device, progress: bool = True):
         "bicubic_baseline": bicubic,
     }
     return RecipeResult(generator.cpu().eval(), {"scale": 4, **EDSR_KWARGS}, card)
+
+
+FAMILIES = (
+    Family("superres", "super-resolution networks: EDSR-style, and SRGAN-style fine-tuning (super-resolution chapter)",
+           classes=(EDSR,),
+           recipes={"edsr_x4_mnist": Recipe(edsr_x4_mnist, EDSR_X4_MNIST, FAST),
+                    "edsr_x2_mnist": Recipe(edsr_x2_mnist, EDSR_X2_MNIST, FAST),
+                    "srgan_x4_mnist": Recipe(srgan_x4_mnist, SRGAN_X4_MNIST, FAST)}),
+)

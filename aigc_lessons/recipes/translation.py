@@ -19,6 +19,24 @@ import torch
 
 from ..core import Budget
 from ..data import load_mnist
+from ..family import Family, Recipe, RecipeResult
+from ..image_tasks import paired_skeletons, thicken, unpaired_stroke_domains
+from ..models.translation import CycleGenerators, PatchDiscriminator, UNetGenerator
+from ..train.gan import count_parameters
+from ..train.translation import (
+    CycleGanConfig,
+    Pix2PixConfig,
+    train_cyclegan,
+    train_pix2pix,
+    translate,
+    translation_scores,
+)
+
+# The full settings of the shipped weights (what they were trained with) and what fast mode changes.
+PIX2PIX_SKELETON_MNIST = {"epochs": 1, "subset": None}
+L1_SKELETON_MNIST = {"epochs": 1, "subset": None}
+CYCLEGAN_STROKE_MNIST = {"epochs": 1, "subset": None}
+FAST = {"epochs": 1, "subset": 512}
 
 
 def _rounded(scores: dict) -> dict:
@@ -26,21 +44,15 @@ def _rounded(scores: dict) -> dict:
 
 
 def _paired_data(budget: Budget, device: torch.device):
-    from ..image_tasks import paired_skeletons
-
-    train = load_mnist("train", subset=budget.pick(full=None, fast=512))
+    train = load_mnist("train", subset=budget.pick(full=None, fast=FAST["subset"]))
     test = load_mnist("test", subset=budget.pick(full=None, fast=500))
     return paired_skeletons(train.images, train.labels), paired_skeletons(test.images, test.labels)
 
 
 def _pix2pix(budget: Budget, device: torch.device, progress: bool, adversarial: bool):
-    from ..models.translation import PatchDiscriminator, UNetGenerator
-    from ..train import count_parameters
-    from ..train.translation import Pix2PixConfig, train_pix2pix, translate, translation_scores
-    from . import RecipeResult
-
+    full = PIX2PIX_SKELETON_MNIST if adversarial else L1_SKELETON_MNIST
     train, test = _paired_data(budget, device)
-    config = Pix2PixConfig(epochs=budget.pick(full=1, fast=1), adversarial=adversarial)
+    config = Pix2PixConfig(epochs=budget.pick(full=full["epochs"], fast=FAST["epochs"]), adversarial=adversarial)
     torch.manual_seed(config.seed)
     generator = UNetGenerator(channels=16)
     discriminator = PatchDiscriminator(in_channels=2, channels=16) if adversarial else None
@@ -86,16 +98,10 @@ def l1_skeleton_mnist(budget: Budget, device: torch.device, progress: bool = Tru
 
 def cyclegan_stroke_mnist(budget: Budget, device: torch.device, progress: bool = True):
     """CycleGAN, digits as written <-> thickened digits, two disjoint halves of the training set, 1 epoch."""
-    from ..image_tasks import thicken, unpaired_stroke_domains
-    from ..models.translation import CycleGenerators, PatchDiscriminator
-    from ..train import count_parameters
-    from ..train.translation import CycleGanConfig, train_cyclegan, translate, translation_scores
-    from . import RecipeResult
-
-    train = load_mnist("train", subset=budget.pick(full=None, fast=512))
+    train = load_mnist("train", subset=budget.pick(full=None, fast=FAST["subset"]))
     test = load_mnist("test", subset=budget.pick(full=None, fast=500))
     domains = unpaired_stroke_domains(train.images, train.labels, size=3, seed=0)
-    config = CycleGanConfig(epochs=budget.pick(full=1, fast=1))
+    config = CycleGanConfig(epochs=budget.pick(full=CYCLEGAN_STROKE_MNIST["epochs"], fast=FAST["epochs"]))
     torch.manual_seed(config.seed)
     generators = CycleGenerators(channels=16)
     discriminator_a, discriminator_b = PatchDiscriminator(channels=16), PatchDiscriminator(channels=16)
@@ -135,3 +141,12 @@ def cyclegan_stroke_mnist(budget: Budget, device: torch.device, progress: bool =
         },
     }
     return RecipeResult(generators.cpu().eval(), {"channels": 16}, card)
+
+
+FAMILIES = (
+    Family("translation", "image-to-image translation: pix2pix, its L1 baseline and CycleGAN (translation chapters)",
+           classes=(UNetGenerator, PatchDiscriminator, CycleGenerators),
+           recipes={"pix2pix_skeleton_mnist": Recipe(pix2pix_skeleton_mnist, PIX2PIX_SKELETON_MNIST, FAST),
+                    "l1_skeleton_mnist": Recipe(l1_skeleton_mnist, L1_SKELETON_MNIST, FAST),
+                    "cyclegan_stroke_mnist": Recipe(cyclegan_stroke_mnist, CYCLEGAN_STROKE_MNIST, FAST)}),
+)

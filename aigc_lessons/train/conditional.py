@@ -14,12 +14,18 @@ from torch import nn
 from ..core import check_precision, get_device, mixed_precision, seed_everything
 from ..data import TensorBatches
 from ..losses import discriminator_loss, generator_loss_nonsaturating
+from ..family import Option, check_settings
 from .loop import History, fit
 
 
 @dataclass
 class CganConfig:
-    """Settings of ``train_cgan``; the defaults are the book's full MNIST setting."""
+    """Settings of ``train_cgan``.
+
+    The defaults are the full setting of the shipped ``cgan_mnist`` weights
+    (its recipe is the home of those numbers; a test checks that they agree).
+    Every setting with a valid range is checked when the config is made (:data:`CGAN_RULES`).
+    """
 
     epochs: int = 20
     batch_size: int = 128
@@ -31,10 +37,16 @@ class CganConfig:
     precision: str = "fp32"  # "bf16": forward passes in bfloat16 autocast (see core.mixed_precision)
 
     def __post_init__(self) -> None:
+        check_settings(asdict(self), CGAN_RULES)
         check_precision(self.precision)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+CGAN_RULES = {"epochs": Option(1, minimum=1), "batch_size": Option(1, minimum=1), "seed": Option(0, minimum=0),
+              "lr_generator": Option(1.0, above=0), "lr_discriminator": Option(1.0, above=0),
+              "log_every": Option(1, minimum=1)}
 
 
 def cgan_step(
@@ -65,6 +77,27 @@ def cgan_step(
     loss_g.backward()
     opt_generator.step()
     return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+
+
+def cgan_training(generator: nn.Module, discriminator: nn.Module, config: CganConfig,
+                  optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer] | None = None):
+    """``((opt_g, opt_d), step)``: the optimizers and the step of conditional GAN training.
+
+    :func:`train_cgan` and the command line's runs both train with these. The
+    step takes a batch ``(images, labels)`` and returns :func:`cgan_step`'s losses.
+    """
+    if optimizers is None:
+        optimizers = (
+            # fused=True: one kernel updates all parameters instead of a loop over tensors (same update rule)
+            torch.optim.Adam(generator.parameters(), lr=config.lr_generator, betas=config.betas, fused=True),
+            torch.optim.Adam(discriminator.parameters(), lr=config.lr_discriminator, betas=config.betas, fused=True),
+        )
+    opt_g, opt_d = optimizers
+
+    def step(batch):
+        return cgan_step(generator, discriminator, opt_g, opt_d, batch[0], batch[1], config.precision)
+
+    return optimizers, step
 
 
 def train_cgan(
@@ -108,17 +141,8 @@ def train_cgan(
         seed_everything(config.seed)
     generator.to(device).train()
     discriminator.to(device).train()
-    if optimizers is None:
-        optimizers = (
-            # fused=True: one kernel updates all parameters instead of a loop over tensors (same update rule)
-            torch.optim.Adam(generator.parameters(), lr=config.lr_generator, betas=config.betas, fused=True),
-            torch.optim.Adam(discriminator.parameters(), lr=config.lr_discriminator, betas=config.betas, fused=True),
-        )
-    opt_g, opt_d = optimizers
+    _, step = cgan_training(generator, discriminator, config, optimizers)
     batches = TensorBatches(images.to(device), labels.to(device), batch_size=config.batch_size, seed=config.seed)
-
-    def step(batch):
-        return cgan_step(generator, discriminator, opt_g, opt_d, batch[0], batch[1], config.precision)
 
     return fit(step, batches, config.epochs, log_every=config.log_every, on_epoch_end=on_epoch_end,
                start_epoch=start_epoch, history=history, progress=progress, desc="cGAN")

@@ -27,14 +27,22 @@ from ..losses import (
     generator_loss_wasserstein,
     gradient_penalty,
 )
+from ..family import Option, check_settings
 from .loop import History, fit
 
 
 @dataclass
 class GanConfig:
-    """Settings of ``train_gan``; the defaults are the book's full MNIST setting."""
+    """Settings of ``train_gan``.
 
-    epochs: int = 20
+    The defaults are the first chapter's GAN in its full setting, the one the
+    shipped ``gan_mlp_mnist`` weights were trained with (its recipe,
+    ``aigc_lessons.recipes.full_setting("gan_mlp_mnist")``, is the home of
+    those numbers; a test checks that the two agree). Every setting with a
+    valid range is checked when the config is made (:data:`GAN_RULES`).
+    """
+
+    epochs: int = 30
     batch_size: int = 128
     lr_generator: float = 2e-4
     lr_discriminator: float = 2e-4
@@ -49,16 +57,23 @@ class GanConfig:
     precision: str = "fp32"  # "bf16": forward passes in bfloat16 autocast (see core.mixed_precision)
 
     def __post_init__(self) -> None:
+        check_settings(asdict(self), GAN_RULES)
         check_gan_options(self.loss, self.real_label, self.gp_weight)
         check_precision(self.precision)
-        if not isinstance(self.discriminator_steps, int) or self.discriminator_steps < 1:
-            raise ValueError(f"discriminator_steps must be a positive integer, got {self.discriminator_steps!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 LOSSES = ("bce", "wgan-gp")
+
+# The valid range of every numeric setting of GanConfig (checked when a config is made).
+GAN_RULES = {
+    "epochs": Option(1, minimum=1), "batch_size": Option(1, minimum=1), "seed": Option(0, minimum=0),
+    "lr_generator": Option(1.0, above=0), "lr_discriminator": Option(1.0, above=0),
+    "log_every": Option(1, minimum=1), "gp_weight": Option(1.0, minimum=0),
+    "discriminator_steps": Option(1, minimum=1), "cpu_seconds": Option(1.0, above=0, none_ok=True),
+}
 
 
 def check_gan_options(loss: str, real_label: float = 1.0, gp_weight: float = 10.0) -> None:
@@ -210,21 +225,10 @@ def train_gan(
             + ". Load them with load_mnist(value_range=(-1, 1))."
         )
 
-    # fused=True: one kernel updates all parameters instead of a loop over tensors (same update rule)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_generator, betas=config.betas, fused=True)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_discriminator, betas=config.betas, fused=True)
+    (opt_g, opt_d), step = gan_training(generator, discriminator, config)
     batches = TensorBatches(images.to(device), batch_size=config.batch_size, seed=config.seed)
     history = History()
     wanted = set(snapshot_epochs) | {config.epochs}
-
-    steps_done = 0
-
-    def step(batch):
-        nonlocal steps_done
-        steps_done += 1
-        return gan_step(generator, discriminator, opt_g, opt_d, batch[0], latent_dim, config.real_label,
-                        loss=config.loss, gp_weight=config.gp_weight,
-                        update_generator=steps_done % config.discriminator_steps == 0, precision=config.precision)
 
     def snapshot(epoch: int) -> None:
         if epoch in wanted:
@@ -250,6 +254,37 @@ def train_gan(
     if not history.snapshots or history.snapshots[-1][0] != epoch + 1:
         history.snapshots.append((epoch + 1, sample_images(generator, fixed_noise)))
     return history
+
+
+def gan_training(generator: nn.Module, discriminator: nn.Module, config: GanConfig
+                 ) -> tuple[tuple[torch.optim.Optimizer, torch.optim.Optimizer], Callable[[tuple], dict]]:
+    """The two Adam optimizers and the step of GAN training with ``config``.
+
+    :func:`train_gan` and the command line's runs both train with these, so
+    the two cannot drift apart. The step takes a batch ``(real,)`` and returns
+    :func:`gan_step`'s losses; with ``config.discriminator_steps = k`` it
+    updates the generator on every k-th call only.
+
+    Example:
+        >>> from aigc_lessons.models import DiscriminatorMLP, GeneratorMLP
+        >>> (opt_g, opt_d), step = gan_training(GeneratorMLP(), DiscriminatorMLP(), GanConfig())
+        >>> sorted(step((torch.rand(4, 1, 28, 28) * 2 - 1,)))
+        ['loss_d', 'loss_g']
+    """
+    # fused=True: one kernel updates all parameters instead of a loop over tensors (same update rule)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_generator, betas=config.betas, fused=True)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_discriminator, betas=config.betas, fused=True)
+    latent_dim = generator.latent_dim
+    steps_done = 0
+
+    def step(batch):
+        nonlocal steps_done
+        steps_done += 1
+        return gan_step(generator, discriminator, opt_g, opt_d, batch[0], latent_dim, config.real_label,
+                        loss=config.loss, gp_weight=config.gp_weight,
+                        update_generator=steps_done % config.discriminator_steps == 0, precision=config.precision)
+
+    return (opt_g, opt_d), step
 
 
 def discriminator_diagnostics(

@@ -22,14 +22,20 @@ from torch import nn
 from ..core import check_precision, get_device, mixed_precision, seed_everything
 from ..data import TensorBatches
 from ..losses.vae import importance_weighted_log_likelihood, negative_elbo
+from ..family import Option, check_settings
 from .loop import History, fit
 
 
 @dataclass
 class VaeConfig:
-    """Settings of ``train_vae``; the defaults are those of the PyTorch example VAE."""
+    """Settings of ``train_vae``; the defaults are those of the PyTorch example VAE.
 
-    epochs: int = 20
+    They are also the full setting of the shipped ``vae_mnist`` weights (its
+    recipe is the home of those numbers; a test checks that they agree). Every
+    setting with a valid range is checked when the config is made (:data:`VAE_RULES`).
+    """
+
+    epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
     beta: float = 1.0
@@ -39,10 +45,16 @@ class VaeConfig:
     precision: str = "fp32"  # "bf16": forward pass in bfloat16 autocast (see core.mixed_precision)
 
     def __post_init__(self) -> None:
+        check_settings(asdict(self), VAE_RULES)
         check_precision(self.precision)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# The valid range of every numeric setting of VaeConfig (beta = 0 is a plain autoencoder with noise).
+VAE_RULES = {"epochs": Option(1, minimum=1), "batch_size": Option(1, minimum=1), "lr": Option(1.0, above=0),
+             "beta": Option(1.0, minimum=0), "seed": Option(0, minimum=0), "log_every": Option(1, minimum=1)}
 
 
 def binarize(images: torch.Tensor, seed: int | None = 0) -> torch.Tensor:
@@ -84,6 +96,32 @@ def vae_step(
     return {"loss": loss.detach(), "reconstruction": reconstruction.mean().detach(), "kl": kl.mean().detach()}
 
 
+def vae_training(model: nn.Module, config: VaeConfig, conditional: bool = False,
+                 optimizer: torch.optim.Optimizer | None = None) -> tuple[torch.optim.Optimizer, Callable]:
+    """The Adam optimizer and the step of VAE training with ``config``.
+
+    :func:`train_vae` and the command line's runs both train with these. The
+    step takes a batch ``(x,)`` (or ``(x, labels)`` when ``conditional``) in
+    ``[0, 1]``, binarizes it afresh when ``config.binarize`` (dynamic binarization)
+    and returns :func:`vae_step`'s losses.
+
+    Example:
+        >>> from aigc_lessons.models import VAE
+        >>> optimizer, step = vae_training(VAE(latent_dim=2), VaeConfig())
+        >>> sorted(step((torch.rand(4, 1, 28, 28),)))
+        ['kl', 'loss', 'reconstruction']
+    """
+    # fused=True: one kernel updates all parameters instead of a loop over tensors (same update rule)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+
+    def step(batch):
+        x = torch.bernoulli(batch[0]) if config.binarize else batch[0]
+        return vae_step(model, optimizer, x, batch[1] if conditional else None, config.beta,
+                        precision=config.precision)
+
+    return optimizer, step
+
+
 def train_vae(
     model: nn.Module,
     images: torch.Tensor,
@@ -122,15 +160,9 @@ def train_vae(
     if start_epoch == 0:
         seed_everything(config.seed)
     model.to(device).train()
-    # fused=True: one kernel updates all parameters instead of a loop over tensors (same update rule)
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    optimizer, step = vae_training(model, config, conditional=labels is not None, optimizer=optimizer)
     tensors = (images.to(device),) if labels is None else (images.to(device), labels.to(device))
     batches = TensorBatches(*tensors, batch_size=config.batch_size, seed=config.seed)
-
-    def step(batch):
-        x = torch.bernoulli(batch[0]) if config.binarize else batch[0]
-        return vae_step(model, optimizer, x, batch[1] if labels is not None else None, config.beta,
-                        precision=config.precision)
 
     return fit(step, batches, config.epochs, log_every=config.log_every, on_epoch_end=on_epoch_end,
                start_epoch=start_epoch, history=history, progress=progress, desc="VAE")
