@@ -99,7 +99,7 @@ def music_lstm_bach(budget: Budget, device: torch.device, progress: bool = True)
                  f"({corpus.duplicates} duplicate melodies dropped, {len(corpus.skipped)} files skipped), "
                  f"transposed to C major / A minor, 16th-note grid; {len(train)} training and "
                  f"{len(validation)} validation melodies (split by a hash of each melody); "
-                 f"music21 {music._music21_version()}"),
+                 f"music21 {music.music21_version()}"),
         "parse_seconds": round(corpus.parse_seconds, 1),
         "training": config,
         "training_seconds": round(seconds, 1),
