@@ -1,41 +1,8 @@
-"""Sample-quality metrics for MNIST generators, computed with the book's reference classifier.
-
-Every metric here looks at images through :class:`~aigc_lessons.models.classifier.MnistClassifier`
-(pretrained entry ``classifier_mnist``, over 99% test accuracy):
-
-* ``frechet_distance`` of penultimate features (128-D): the Fréchet distance
-  between two Gaussians fitted to real and generated features (Heusel et al., 2017).
-  The book reports it as **FD (MNIST classifier features)**, key ``fd_mnist``.
-  It is *not* FID and its values cannot be compared with published FID numbers:
-  FID uses the 2048-D pool features of an Inception-v3 network trained on ImageNet,
-  a different feature space with a different scale; FD numbers are only comparable
-  with other FD numbers computed by this same classifier, on the same number of images.
-* ``inception_score``: the Inception Score formula of Salimans et al. (2016),
-  ``exp(E_x KL(p(y|x) || p(y)))``, with the MNIST classifier in place of Inception
-  (key ``is_mnist``; at most 10, the number of classes).
-* ``precision_recall``: k-nearest-neighbour manifold precision and recall
-  (Kynkäänniemi et al., 2019): which fraction of generated samples fall inside the
-  real data's manifold (quality) and which fraction of real samples fall inside the
-  generated manifold (coverage).
-* ``class_accuracy``: the fraction of conditional samples the classifier labels as requested.
-* ``nearest_neighbour_distances``: pixel distance from each sample to its closest
-  training image (a memorization check).
-
-``evaluate_images`` computes them all at once; the command-line tool
-(``aigc-lessons eval``) and the evaluation chapter use it.
-
-Example:
-    >>> import torch
-    >>> a, b = torch.randn(500, 4), torch.randn(500, 4) + 1.0
-    >>> round(frechet_distance(a, a), 6)
-    0.0
-    >>> 3.0 < frechet_distance(a, b) < 5.0  # the means differ by 1 in 4 dimensions
-    True
-"""
+"""Sample quality through the reference classifier: features, FD, the Inception-style score, precision and
+recall, class accuracy, the memorization check, and ``evaluate_images`` (all of them at once)."""
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -63,8 +30,8 @@ def load_classifier(device: str | torch.device = "auto") -> nn.Module:
     Example:
         >>> classifier = load_classifier("cpu")  # doctest: +SKIP
     """
-    from . import pretrained
-    from .core import get_device
+    from .. import pretrained
+    from ..core import get_device
 
     resolved = get_device(device)
     key = str(resolved)
@@ -362,7 +329,7 @@ def nearest_neighbour_distances(images: torch.Tensor, train_images: torch.Tensor
     """
     from tqdm.auto import tqdm
 
-    from .core import get_device
+    from ..core import get_device
 
     target = get_device(device)
     queries = to_unit_range(images, value_range).flatten(1).to(target)
@@ -381,90 +348,6 @@ def nearest_neighbour_distances(images: torch.Tensor, train_images: torch.Tensor
     return (distances, torch.cat(indices)) if return_indices else distances
 
 
-# --------------------------------------------------------------------------- image-to-image and detection
-
-
-def _paired_unit_images(outputs: torch.Tensor, targets: torch.Tensor, value_range: tuple[float, float]
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """Check two batches of single-channel images of equal shape; return both as float64 arrays in [0, 1]."""
-    outputs, targets = torch.as_tensor(outputs), torch.as_tensor(targets)
-    if outputs.dim() == 3:
-        outputs, targets = outputs.unsqueeze(1), targets.unsqueeze(1) if targets.dim() == 3 else targets
-    if outputs.shape != targets.shape or outputs.dim() != 4 or outputs.shape[1] != 1 or len(outputs) == 0:
-        raise MetricsError(f"outputs and targets must be non-empty batches of the same shape (N, 1, H, W); "
-                           f"got {tuple(outputs.shape)} and {tuple(targets.shape)}")
-    return tuple(_scaled_to_unit(images.detach().cpu(), value_range, f"the {name}")[:, 0].double().numpy()
-                 for name, images in (("outputs", outputs), ("targets", targets)))
-
-
-def psnr(outputs: torch.Tensor, targets: torch.Tensor, value_range: tuple[float, float] = (0, 1)) -> torch.Tensor:
-    """Peak signal-to-noise ratio in dB of each output against its target, shape ``(N,)``.
-
-    ``PSNR = 10 log10(1 / MSE)`` with both images mapped to [0, 1]. Higher is better; identical
-    images give ``inf``. Average the per-image values (as super-resolution papers do), not the MSEs.
-
-    Example:
-        >>> target = torch.zeros(1, 1, 4, 4)
-        >>> psnr(target + 0.1, target).round(decimals=3)  # MSE 0.01 -> 20 dB
-        tensor([20.], dtype=torch.float64)
-    """
-    from skimage.metrics import peak_signal_noise_ratio
-
-    outputs, targets = _paired_unit_images(outputs, targets, value_range)
-    with np.errstate(divide="ignore"):
-        values = [peak_signal_noise_ratio(target, output, data_range=1.0) for output, target in zip(outputs, targets)]
-    return torch.tensor(values, dtype=torch.float64)
-
-
-def ssim(outputs: torch.Tensor, targets: torch.Tensor, value_range: tuple[float, float] = (0, 1)) -> torch.Tensor:
-    """Structural similarity (Wang et al., 2004) of each output with its target, shape ``(N,)``.
-
-    Computed by :func:`skimage.metrics.structural_similarity` with the paper's settings:
-    an 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03, data range 1. Values lie in
-    [-1, 1]; 1 means identical. Images need at least 11 pixels a side (MNIST's 28 is fine).
-
-    Example:
-        >>> target = torch.rand(2, 1, 28, 28)
-        >>> ssim(target, target)
-        tensor([1., 1.], dtype=torch.float64)
-    """
-    from skimage.metrics import structural_similarity
-
-    outputs, targets = _paired_unit_images(outputs, targets, value_range)
-    if min(outputs.shape[1:]) < 11:
-        raise MetricsError(f"SSIM needs images at least 11 pixels a side, got {outputs.shape[1:]}")
-    values = [structural_similarity(target, output, data_range=1.0, gaussian_weights=True, sigma=1.5,
-                                    use_sample_covariance=False)
-              for output, target in zip(outputs, targets)]
-    return torch.tensor(values, dtype=torch.float64)
-
-
-def roc_auc(scores, is_anomaly) -> tuple[float, np.ndarray, np.ndarray]:
-    """Area under the ROC curve of anomaly ``scores`` (higher = more anomalous), with the curve.
-
-    ``is_anomaly`` holds 1 (or True) for the positives. Returns ``(auc, false_positive_rate,
-    true_positive_rate)`` from :func:`sklearn.metrics.roc_curve`. An AUC of 0.5 is chance;
-    1.0 ranks every anomaly above every normal example.
-
-    Example:
-        >>> auc, fpr, tpr = roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
-        >>> auc
-        0.75
-    """
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    scores = np.asarray(torch.as_tensor(scores).detach().cpu(), dtype=np.float64).ravel()
-    labels = np.asarray(torch.as_tensor(is_anomaly).detach().cpu()).astype(int).ravel()
-    if scores.shape != labels.shape:
-        raise MetricsError(f"need one label per score; got {scores.shape[0]} scores and {labels.shape[0]} labels")
-    if not np.isfinite(scores).all():
-        raise MetricsError("the anomaly scores contain NaN or infinite values")
-    if set(np.unique(labels)) != {0, 1}:
-        raise MetricsError("the labels must contain both normal (0) and anomalous (1) examples")
-    false_positive_rate, true_positive_rate, _ = roc_curve(labels, scores)
-    return float(roc_auc_score(labels, scores)), false_positive_rate, true_positive_rate
-
-
 # --------------------------------------------------------------------------- everything at once
 
 
@@ -480,7 +363,7 @@ def reference_images(split: str = "test", count: int | None = None, device: str 
     Example:
         >>> images, labels = reference_images("test", 1000)  # doctest: +SKIP
     """
-    from .data import load_mnist
+    from ..data import load_mnist
 
     data = load_mnist(split, value_range=(0, 1), device=device)
     if count is None or count >= len(data):
@@ -521,7 +404,7 @@ def evaluate_images(images: torch.Tensor, value_range: tuple[float, float] = (-1
         >>> sorted(scores)  # doctest: +SKIP
         ['count', 'fd_mnist', 'is_mnist', 'nn_distance_mean', 'precision', 'recall']
     """
-    from .core import get_device
+    from ..core import get_device
 
     if reference not in ("test", "train"):
         raise MetricsError(f"reference must be 'test' or 'train', got {reference!r}")
@@ -555,145 +438,3 @@ def evaluate_images(images: torch.Tensor, value_range: tuple[float, float] = (-1
             raise MetricsError(f"got {len(labels)} labels for {count} images")
         scores["class_accuracy"] = float((fake_probabilities.argmax(dim=1) == labels.cpu()).float().mean())
     return scores
-
-
-# --------------------------------------------------------------------------- the book's models, side by side
-
-
-@torch.no_grad()
-def sample_pretrained(name: str, count: int, seed: int = 0, device: str | torch.device = "cpu"
-                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Draw ``count`` images in [0, 1] from the pretrained generator ``name``; also return labels if conditional.
-
-    The model's class says how (its ``sample_for_evaluation`` method, see
-    :mod:`aigc_lessons.models._sampling`): unconditional GANs map ``z ~ N(0, I)``
-    through ``tanh`` (rescaled from [-1, 1]); VAEs decode prior draws and return
-    the mean image of ``p(x | z)`` (what the book plots); conditional models get
-    labels 0..9 in turn, ``count / 10`` of each.
-
-    Example:
-        >>> images, labels = sample_pretrained("cgan_mnist", 20)  # doctest: +SKIP
-        >>> images.shape, labels[:12].tolist()  # doctest: +SKIP
-        (torch.Size([20, 1, 28, 28]), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1])
-    """
-    from . import pretrained
-    from .core import get_device
-
-    model = pretrained.load(name, device=get_device(device))
-    if not hasattr(model, "sample_for_evaluation"):
-        raise MetricsError(f"{name!r} is a {type(model).__name__}, which is not a generator (it has no "
-                           "sample_for_evaluation method)")
-    return model.sample_for_evaluation(count, generator=torch.Generator().manual_seed(seed))
-
-
-def generator_names() -> list[str]:
-    """The pretrained entries that generate images: their class has ``sample_for_evaluation``."""
-    from . import pretrained
-    from .models import MODEL_CLASSES
-
-    return [name for name, record in pretrained.cards().items()
-            if hasattr(MODEL_CLASSES.get(record["model"]["class"]), "sample_for_evaluation")]
-
-
-def results_table(names: list[str] | None = None, count: int = 10_000, seed: int = 0,
-                  device: str | torch.device = "auto", progress: bool = True) -> list[dict]:
-    """Evaluate every pretrained generator (and real test digits, as the yardstick) on the same metrics.
-
-    Returns one dict per row: ``model`` (the name), ``class``, the keys of
-    :func:`evaluate_images` (``class_accuracy`` is ``None`` for unconditional
-    models), ``test_nll`` (nats per binarized test image, from the model card's
-    importance-weighted bound when the model has a likelihood, else ``None``; for a
-    conditional model it is ``-log p(x | y)`` given the true label, not comparable with an
-    unconditional NLL, and ``test_nll_given_label`` is then True) and
-    ``training_seconds`` from the card.
-    """
-    from . import pretrained
-
-    names = generator_names() if names is None else names
-    test_images, test_labels = reference_images("test", count)
-    rows = [{"model": "real MNIST test digits", "class": "data", "training_seconds": None, "test_nll": None,
-             **evaluate_images(test_images, (0, 1), labels=test_labels, reference="train", count=count,
-                               device=device, progress=progress)}]
-    for name in names:
-        images, labels = sample_pretrained(name, count, seed=seed, device=device)
-        record = pretrained.card(name)
-        card_metrics = record["card"].get("metrics", {})
-        nll = card_metrics.get("iwae_nll_first1000")
-        seconds = record["card"].get("training_seconds", record["card"].get("seconds"))
-        scores = evaluate_images(images, (0, 1), labels=labels, reference="test", count=count, device=device,
-                                 progress=progress)
-        rows.append({"model": name, "class": record["model"]["class"], "weights_sha256": record["sha256"],
-                     "training_seconds": seconds,
-                     "test_nll": nll, "test_nll_given_label": nll is not None and labels is not None, **scores})
-    for row in rows:
-        row.setdefault("class_accuracy", None)
-    return rows
-
-
-_COLUMNS = [  # (key, heading, format)
-    ("model", "model", "{}"),
-    ("fd_mnist", "FD (MNIST classifier) ↓", "{:.2f}"),
-    ("is_mnist", "IS (MNIST classifier) ↑", "{:.2f}"),
-    ("precision", "precision ↑", "{:.3f}"),
-    ("recall", "recall ↑", "{:.3f}"),
-    ("class_accuracy", "class accuracy ↑", "{:.3f}"),
-    ("nn_distance_mean", "nearest-train distance", "{:.2f}"),
-    ("test_nll", "test NLL (nats, IWAE)", "{:.1f}"),
-    ("training_seconds", "training (s)", "{:.0f}"),
-]
-
-
-def format_results(rows: list[dict], columns: list[str] | None = None) -> str:
-    """A Markdown table of :func:`results_table` rows (``-`` where a metric does not apply).
-
-    ``columns`` picks keys (``model`` always comes first); default: all of them.
-
-    Example:
-        >>> print(format_results([{"model": "m", "fd_mnist": 1.234}], columns=["fd_mnist", "recall"]))
-        | model | FD (MNIST classifier) ↓ | recall ↑ |
-        |---|---:|---:|
-        | m | 1.23 | - |
-    """
-    chosen = [column for column in _COLUMNS if columns is None or column[0] == "model" or column[0] in columns]
-    lines = ["| " + " | ".join(heading for _, heading, _ in chosen) + " |",
-             "|" + "|".join("---" if key == "model" else "---:" for key, _, _ in chosen) + "|"]
-    for row in rows:
-        cells = [fmt.format(row[key]) if row.get(key) is not None else "-" for key, _, fmt in chosen]
-        if row.get("test_nll_given_label") and row.get("test_nll") is not None:
-            cells = [cell + " (given y)" if key == "test_nll" else cell for cell, (key, _, _) in zip(cells, chosen)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m aigc_lessons.metrics [--count N] [--out FILE]``: the chapter's results table, full setting."""
-    import argparse
-    import json
-    import sys
-    import time
-    from pathlib import Path
-
-    from .pretrained import describe_hardware
-
-    parser = argparse.ArgumentParser(prog="python -m aigc_lessons.metrics",
-                                     description="Evaluate every pretrained generator with the evaluation chapter's metrics.")
-    parser.add_argument("--count", type=int, default=10_000, help="images per model and reference images (default 10000)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", type=Path, help="write the rows, settings and timing as JSON to this file")
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    rows = results_table(count=args.count, seed=args.seed, device=args.device)
-    seconds = time.perf_counter() - started
-    print(format_results(rows))
-    print(f"\n{args.count} images per row, seed {args.seed}, {seconds:.0f} s on {describe_hardware()}")
-    if args.out:
-        record = {"command": "python -m aigc_lessons.metrics " + " ".join(argv if argv is not None else sys.argv[1:]),
-                  "count": args.count, "seed": args.seed, "seconds": round(seconds, 1),
-                  "hardware": describe_hardware(), "rows": rows}
-        args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
