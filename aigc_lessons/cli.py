@@ -451,10 +451,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_student(args: argparse.Namespace) -> int:
-    try:
-        from .classroom import build_student_versions
-    except ImportError as error:
-        raise CommandError(f"the classroom tools are not installed in this version ({error})") from error
+    from .classroom import build_student_versions
+
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
         raise CommandError(f"no such notebook: {', '.join(missing)}")
@@ -468,10 +466,8 @@ def cmd_student(args: argparse.Namespace) -> int:
 def cmd_grade(args: argparse.Namespace) -> int:
     if not args.submissions.is_dir():
         raise CommandError(f"{args.submissions} is not a folder of submitted notebooks")
-    try:
-        from .classroom import grade_course
-    except ImportError as error:
-        raise CommandError(f"the classroom tools are not installed in this version ({error})") from error
+    from .classroom import grade_course
+
     course = grade_course(args.submissions, args.out, timeout=args.timeout, jobs=args.jobs, memory_mb=args.memory,
                           hidden=args.hidden, feedback=not args.no_feedback, gradescope=args.gradescope,
                           canvas=args.canvas, roster=args.roster, pdf=args.pdf, assignment=args.assignment)
