@@ -35,6 +35,8 @@ from torch import nn
 
 from ._checks import check_images, check_labels
 
+__all__ = ["UNet", "timestep_embedding"]  # ResidualBlock is a building block
+
 IMAGE_SHAPE = (1, 28, 28)
 
 
