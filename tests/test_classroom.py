@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -37,6 +38,18 @@ FIXTURE = ROOT / "tests" / "fixtures" / "classroom" / "tiny_chapter.ipynb"
 TEXT_FIXTURE = FIXTURE.parent / "tiny_text.md"  # a Markdown chapter: written exercises only
 SECRETS = ("SECRET-WRITTEN-ANSWER", "SECRET-GATED-NOTE", "SECRET-CODE", "BEGIN SOLUTION", "END SOLUTION")
 TIMEOUT = 8  # seconds per notebook in the grading run; the looping notebook uses all of it
+MATCHING = FIXTURE.parent / "matching"  # submissions with rearranged cells (build_matching_fixtures.py)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_guard_on_a_shared_tree():
+    """The grader watches its own files for changes during each submission; in a working tree that others
+    edit at the same time that would stop grading for nothing, so the tests watch only what they name."""
+    from aigc_lessons.classroom.grading import GUARD_ENV
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(GUARD_ENV, "")
+        yield
 
 
 def _all_text(notebook) -> str:
@@ -661,3 +674,306 @@ def test_cli_student_and_grade_call_the_classroom_functions(tmp_path, capsys):
         ("tiny-ex-2", "3"), ("tiny-ex-3", "1"), ("TOTAL", "4")], rows
     assert "grades written to" in capsys.readouterr().out
     json.dumps(rows)  # plain strings only
+
+
+# --------------------------------------------------------------------------- robust matching
+#
+# tests/fixtures/classroom/matching/: the math-foundations chapter's student version, trimmed and
+# solved, then rearranged as students do (build_matching_fixtures.py says how each was made).
+
+MATCHING_NOTES = {  # what the grader says it repaired, per variant
+    "deleted": "the check cell was missing",
+    "merged": "merged with other code",
+    "moved": "the check ran before the code it tests",
+    "retyped": "turned into Markdown; the grader ran it as code",
+    "edited": "your check cell was edited",
+}
+
+
+def test_matching_fixtures_are_what_the_builder_makes(tmp_path):
+    from tests.fixtures.classroom import build_matching_fixtures as builder
+
+    names = sorted(p.name for p in MATCHING.iterdir() if p.is_dir())
+    assert names == sorted(builder.VARIANTS), names
+    solved = nbformat.read(MATCHING / "solved" / "math_foundations.ipynb", as_version=4)
+    plan = solved.metadata["aigc_lessons"]["student_version"]["exercises"]
+    assert [e["label"] for e in plan if e["kind"] == "checked"] == list(builder.LABELS)
+    for name in builder.VARIANTS:  # each variant is the builder's function of the committed baseline
+        rebuilt = builder.variant(solved, name)
+        committed = nbformat.read(MATCHING / name / "math_foundations.ipynb", as_version=4)
+        assert [c.source for c in rebuilt.cells] == [c.source for c in committed.cells], name
+
+
+def test_matching_finds_every_exercise_however_the_cells_moved():
+    """Without running anything: each variant's check cells end up restored, as code, after their code."""
+    from aigc_lessons.classroom._matching import prepare_for_grading
+    from aigc_lessons.classroom.grading import _planned_exercises
+
+    for folder in sorted(p for p in MATCHING.iterdir() if p.is_dir()):
+        notebook = nbformat.read(folder / "math_foundations.ipynb", as_version=4)
+        exercises, from_plan = _planned_exercises(notebook)
+        assert from_plan
+        found = prepare_for_grading(notebook, exercises, nbformat)
+        checks = {e.label: e.check_source for e in exercises if e.kind == "checked"}
+        for label, source in checks.items():
+            entry = found[label]
+            check = notebook.cells[entry.check]
+            assert check.cell_type == "code" and " ".join(source.split()) in " ".join(check.source.split()), \
+                (folder.name, label, check.source)
+            assert entry.answers, (folder.name, label)
+            defining = [k for k in entry.answers if "def my_" in notebook.cells[k].source]
+            assert defining and min(defining) <= entry.check, (folder.name, label, entry)
+            assert all(notebook.cells[k].cell_type == "code" for k in entry.answers), (folder.name, label)
+        notes = " ".join(n for entry in found.values() for n in entry.notes)
+        if folder.name in MATCHING_NOTES:
+            assert MATCHING_NOTES[folder.name] in notes, (folder.name, notes)
+        elif folder.name in ("solved", "inserted", "split", "recreated", "hardcoded"):
+            assert not notes, (folder.name, notes)
+        written = found["math-ex-1"]
+        assert written.answers and all(notebook.cells[k].cell_type == "markdown" for k in written.answers)
+
+
+@pytest.fixture(scope="module")
+def matched(tmp_path_factory) -> dict:
+    """Every matching fixture through the grader (two at a time), with the book's hidden cases."""
+    from aigc_lessons.classroom import grade_course
+
+    out = tmp_path_factory.mktemp("matching") / "grades.csv"
+    course = grade_course(MATCHING, out, timeout=180, jobs=2, pdf=False,
+                          gradescope=out.parent / "gradescope", canvas=out.parent / "canvas.csv")
+    return {"course": course, "grades": {g.student: g for g in course.grades}, "csv": out}
+
+
+def _outcome(grade) -> dict:
+    return {e.exercise: (e.kind, e.score, e.max_score, e.status) for e in grade.exercises if e.kind != "written"}
+
+
+def test_rearranged_submissions_get_the_solved_notebooks_grade(matched):
+    grades = matched["grades"]
+    solved = grades["solved"]
+    assert solved.run.status == "completed", solved.run.summary()
+    assert solved.score == solved.max_score == 6.0, _outcome(solved)  # three checks and three hidden exercises
+    assert {e.exercise for e in solved.exercises if e.kind == "hidden"} == {
+        "math-ex-2 (hidden)", "math-ex-3 (hidden)", "math-ex-4 (hidden)"}
+    for name, grade in grades.items():
+        if name in ("solved", "hardcoded"):
+            continue
+        assert _outcome(grade) == _outcome(solved), (name, _outcome(grade), grade.run.summary())
+        written = next(e for e in grade.exercises if e.exercise == "math-ex-1")
+        assert written.status == "answered" and "forward KL" in written.feedback, (name, written)
+
+
+def test_hidden_cases_catch_what_the_self_check_does_not(matched):
+    outcome = _outcome(matched["grades"]["hardcoded"])
+    assert outcome["math-ex-2"][3] == "passed", outcome  # the visible cases have at most four outcomes
+    kind, score, maximum, status = outcome["math-ex-2 (hidden)"]
+    assert kind == "hidden" and status in ("partial", "failed") and score < maximum, outcome
+    row = next(e for e in matched["grades"]["hardcoded"].exercises if e.exercise == "math-ex-2 (hidden)")
+    assert "random distributions" in row.feedback, row.feedback
+
+
+def test_hidden_cases_stay_out_of_the_student_build_and_the_kernel(matched, built):
+    """No hidden case text reaches a student version, and none reached the kernel's outputs."""
+    hidden = (ROOT / "book" / "teaching" / "hidden" / "math_foundations.py").read_text(encoding="utf-8")
+    marker = "kl_on_unseen_distributions"
+    assert marker in hidden
+    student = build_student_version(ROOT / "book" / "foundations" / "math_foundations.ipynb")
+    assert marker not in json.dumps(student) and "hidden" not in json.dumps(student.metadata)
+    executed = matched["csv"].parent / "grades_executed" / "solved" / "math_foundations.ipynb"
+    assert executed.is_file() and marker not in executed.read_text(encoding="utf-8")
+    import aigc_lessons
+
+    package = Path(aigc_lessons.__file__).parent
+    assert not list(package.rglob("math_foundations.py")), "hidden cases must not ship inside the package"
+
+
+# --------------------------------------------------------------------------- feedback and exports
+
+
+def test_feedback_pages_and_class_summary_are_self_contained(matched):
+    course = matched["course"]
+    folder = course.files["feedback"]
+    summary = (folder / "index.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in summary and "Pass rate per exercise" in summary
+    assert "math-ex-2 (hidden)" in summary and "Score distribution" in summary
+    page = (folder / "solved__math_foundations.html").read_text(encoding="utf-8")
+    assert "6 / 6 points" in page and "math-ex-4" in page and "all checks passed" in page
+    for text in (summary, page):
+        assert "http://" not in text and "https://" not in text, "nothing may load from elsewhere"
+        assert "<script" not in text
+
+
+def test_gradescope_results_follow_the_documented_schema(matched):
+    folder = matched["course"].files["gradescope"]
+    result = json.loads((folder / "solved" / "math_foundations.json").read_text(encoding="utf-8"))
+    assert set(result) <= {"score", "execution_time", "output", "visibility", "stdout_visibility", "extra_data",
+                           "tests", "leaderboard"}
+    assert result["score"] == 6.0 and isinstance(result["tests"], list) and len(result["tests"]) == 6
+    for test in result["tests"]:
+        assert {"name", "score", "max_score", "output"} <= set(test) <= {
+            "name", "score", "max_score", "output", "status", "visibility", "number", "tags", "extra_data"}
+        assert test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+    hidden = [t for t in result["tests"] if t["name"].endswith("(hidden)")]
+    assert hidden and all(t["visibility"] == "after_published" for t in hidden)
+    from aigc_lessons.classroom.reports import write_gradescope
+
+    single = matched["csv"].parent / "single" / "results.json"
+    write_gradescope([matched["grades"]["solved"]], single)
+    assert json.loads(single.read_text(encoding="utf-8"))["score"] == 6.0
+
+
+def test_canvas_gradebook_import(matched, tmp_path):
+    rows = list(csv.reader(open(matched["course"].files["canvas"], newline="", encoding="utf-8")))
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "math_foundations"], rows[0]
+    assert rows[1][0].strip() == "Points Possible" and rows[1][5] == "6"
+    assert {r[0] for r in rows[2:]} == set(matched["grades"]), rows
+    roster = tmp_path / "export.csv"  # as Canvas exports its gradebook
+    roster.write_text("Student,ID,SIS User ID,SIS Login ID,Section,Week 2 (123)\n"
+                      "    Points Possible,,,,,6\n"
+                      '"Lovelace, Ada",4711,S-1,solved,Lab A,\n', encoding="utf-8")
+    from aigc_lessons.classroom.reports import write_canvas
+
+    out = write_canvas(matched["course"].grades, tmp_path / "canvas.csv", roster=roster, assignment="Week 2 (123)")
+    table = {r["SIS Login ID"] or r["Student"]: r for r in csv.DictReader(open(out, newline="", encoding="utf-8"))}
+    assert table["solved"]["ID"] == "4711" and table["solved"]["Student"] == "Lovelace, Ada"
+    assert table["solved"]["Week 2 (123)"] == "6" and table["solved"]["Section"] == "Lab A"
+
+
+def test_pdf_export_through_chromium_and_a_visible_failure(tmp_path, monkeypatch, capsys):
+    from aigc_lessons.classroom import reports
+    from aigc_lessons.cli import main
+
+    if reports.find_chromium() is None:
+        pytest.skip("no Chromium on this machine (scripts/ensure_browser.sh installs it)")
+    submissions = tmp_path / "in" / "ada"
+    submissions.mkdir(parents=True)
+    (submissions / "tiny_chapter.ipynb").write_bytes(FIXTURE.read_bytes())
+    assert main(["grade", str(tmp_path / "in"), "--out", str(tmp_path / "g.csv"), "--timeout", "30", "--pdf"]) == 0
+    pdf = tmp_path / "g_pdf" / "ada" / "tiny_chapter.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
+    monkeypatch.setenv("AIGC_LESSONS_CHROMIUM", "false")  # a browser that fails: /bin/false
+    code = main(["grade", str(tmp_path / "in"), "--out", str(tmp_path / "h.csv"), "--timeout", "30", "--pdf"])
+    assert code == 3, "a failed PDF must make the command fail"
+    assert "PDF FAILED: ada/tiny_chapter.ipynb" in capsys.readouterr().err
+    summary = (tmp_path / "h_feedback" / "index.html").read_text(encoding="utf-8")
+    assert "PDF failed" in summary and "ada/tiny_chapter.ipynb" in summary
+
+
+# --------------------------------------------------------------------------- safety
+#
+# Submissions that attack the grading run beside honest ones (two at a time): their own grades
+# may suffer, nobody else's may change.
+
+
+def _attack(built, code: str):
+    notebook = _student_copy(built)
+    _answer_cell(notebook, "answer =").source = code
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def hostile(built, tmp_path_factory) -> dict:
+    submissions = tmp_path_factory.mktemp("hostile")
+    out_dir = tmp_path_factory.mktemp("hostile-out")
+    target = f"{str(submissions)!r}, {str(out_dir)!r}"
+
+    def honest_partial():
+        partial = _student_copy(built)
+        _answer_cell(partial, "def sum_of_squares").source = \
+            "def sum_of_squares(values):\n    return sum(abs(v) for v in values)"
+        _answer_cell(partial, "answer =").source = "answer = 2 ** 10"
+        return partial
+
+    _submit(submissions / "a_honest", honest_partial())
+    _submit(submissions / "b_deleter", _attack(built, (
+        "import glob, os, shutil\n"
+        f"for folder in [{target}] + glob.glob('/tmp/aigc-grade-*') + glob.glob(tempfile_dir + '/aigc-grade-*'):\n"
+        "    shutil.rmtree(folder, ignore_errors=True)\n"
+        "answer = 1024").replace("tempfile_dir", "__import__('tempfile').gettempdir()")))
+    _submit(submissions / "c_honest", honest_partial())
+    _submit(submissions / "d_tamperer", _attack(built, (
+        "import glob, json, os, tempfile, time\n"
+        "fake = ''.join(json.dumps({'exercise': label, 'score': 9.0, 'max_score': 9.0, 'messages': [],\n"
+        "                           'attempted': True, 'status': 'passed'}) + '\\n'\n"
+        "               for label in ('tiny-ex-2', 'tiny-ex-3', 'bonus'))\n"
+        "def spray():\n"
+        "    logs = glob.glob(os.path.join(tempfile.gettempdir(), 'aigc-grade-*', 'grade_log.jsonl'))\n"
+        "    for path in logs + [os.environ.get('AIGC_LESSONS_GRADE_LOG', '')]:\n"
+        "        try:\n"
+        "            with open(path, 'a') as handle:\n"
+        "                handle.write(fake)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "if os.fork() == 0:  # a detached process that keeps at it after this notebook is done\n"
+        "    os.setsid()\n"
+        "    for _ in range(600):\n"
+        "        spray()\n"
+        "        time.sleep(0.1)\n"
+        "    os._exit(0)\n"
+        "spray()\n"
+        "answer = None")))
+    _submit(submissions / "e_honest", honest_partial())
+    _submit(submissions / "f_printer", _attack(built, "while True:\n    print('x' * 1000)"))
+    _submit(submissions / "g_honest", honest_partial())
+    _submit(submissions / "h_memory", _attack(built, "hog = bytearray(20 * 2**30)\nanswer = 1024"))
+    _submit(submissions / "i_honest", honest_partial())
+    out_csv = out_dir / "grades.csv"
+    from aigc_lessons.classroom import grade_course
+
+    course = grade_course(submissions, out_csv, timeout=TIMEOUT, jobs=2)
+    rows = list(csv.DictReader(open(out_csv, newline="", encoding="utf-8")))
+    return {"course": course, "table": {(r["student"], r["exercise"]): r for r in rows}, "out": out_dir}
+
+
+def test_attacks_do_not_change_anyone_elses_grade(hostile):
+    table = hostile["table"]
+    for student in ("a_honest", "c_honest", "e_honest", "g_honest", "i_honest"):
+        total = table[(student, "TOTAL")]
+        assert (total["score"], total["max_score"], total["status"]) == ("2", "4", "completed"), total
+        assert table[(student, "tiny-ex-2")]["status"] == "partial", table[(student, "tiny-ex-2")]
+    assert not hostile["course"].tampering
+
+
+def test_a_tampered_grade_log_changes_nothing_even_for_the_tamperer(hostile):
+    table = hostile["table"]
+    assert table[("d_tamperer", "TOTAL")]["score"] == "0", table[("d_tamperer", "TOTAL")]
+    assert table[("d_tamperer", "tiny-ex-3")]["status"] == "not attempted"
+    assert ("d_tamperer", "bonus") not in table, "an exercise the plan does not know cannot add points"
+
+
+def test_deleting_files_loops_and_endless_output_are_contained(hostile):
+    table = hostile["table"]
+    deleter = table[("b_deleter", "TOTAL")]  # it deleted its own grade log too: its checks could not record
+    assert deleter["status"] in ("errors", "completed") and "graded a second time" in deleter["feedback"], deleter
+    assert (hostile["out"] / "grades.csv").is_file(), "the grader writes its results after every run"
+    printer = table[("f_printer", "TOTAL")]
+    assert printer["status"] == "timed out", printer
+    executed = hostile["out"] / "grades_executed" / "f_printer" / "tiny_chapter.ipynb"
+    assert executed.stat().st_size < 1_000_000 and "output beyond" in executed.read_text(encoding="utf-8")
+
+
+def test_memory_limit_turns_a_huge_allocation_into_an_error(hostile):
+    total = hostile["table"][("h_memory", "TOTAL")]
+    assert "MemoryError" in total["feedback"], total
+    assert hostile["table"][("h_memory", "tiny-ex-2")]["status"] == "not attempted", "the other cells still ran"
+
+
+def test_a_submission_that_changes_the_graders_files_stops_the_grading(built, tmp_path, monkeypatch):
+    from aigc_lessons.classroom import grade_course
+    from aigc_lessons.classroom.grading import GUARD_ENV
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "labels.bin").write_bytes(b"1234")
+    monkeypatch.setenv(GUARD_ENV, str(data))
+    submissions = tmp_path / "in"
+    (submissions / "a").mkdir(parents=True)
+    (submissions / "a" / "tiny_chapter.ipynb").write_bytes(FIXTURE.read_bytes())
+    _submit(submissions / "b", _attack(built, f"import os\nos.remove({str(data / 'labels.bin')!r})\nanswer = 1024"))
+    (submissions / "c").mkdir()
+    (submissions / "c" / "tiny_chapter.ipynb").write_bytes(FIXTURE.read_bytes())
+    course = grade_course(submissions, tmp_path / "grades.csv", timeout=30, jobs=1, feedback=True)
+    status = {g.student: g.run.status for g in course.grades}
+    assert status == {"a": "completed", "b": "tampered", "c": "not graded"}, status
+    assert course.tampering and "labels.bin (deleted)" in course.tampering[0]
+    assert [g.score for g in course.grades] == [4.0, 0.0, 0.0]

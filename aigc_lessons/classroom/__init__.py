@@ -7,11 +7,18 @@ Two functions, behind the command-line tool's ``student`` and ``grade`` commands
   its check reports *not attempted* and the notebook still runs top to bottom),
   solution dropdowns removed, an instructions cell added, outputs cleared; plus
   one zip per chapter.
-* :func:`grade_submissions` runs each submitted notebook in a fresh kernel (a
-  temporary working folder, fast mode, a time limit per notebook), collects the
-  scores that the self-checks record, and writes one CSV row per submission and
-  exercise, with the checks' feedback. A notebook that loops forever, raises or
-  kills its kernel is stopped and reported, never the grader.
+* :func:`grade_submissions` (and :func:`grade_course`, which also returns what
+  went wrong) grades each submitted notebook in a worker process, kernel and
+  temporary folder of its own, under time, memory and CPU limits
+  (:mod:`._sandbox`); finds each exercise's cells however the student
+  rearranged them (:mod:`._matching`); scores the self-checks from their
+  output; runs the grader-only hidden cases (:mod:`.hidden`) in a separate
+  process after the kernel; and writes one CSV row per submission and exercise,
+  with the checks' feedback, plus feedback pages, a class summary, Gradescope
+  and Canvas files and PDFs (:mod:`.reports`). A notebook that loops forever,
+  raises, kills its kernel, floods its output, deletes files or writes to the
+  grade logs is stopped and reported, never the grader, and changes nobody
+  else's grade.
 
 :func:`convention_problems` lists what a page does wrong against the
 exercise convention, and ``python -m aigc_lessons.classroom.timing`` times the
@@ -31,15 +38,19 @@ Example (a teacher's term, from the repository root)::
 """
 
 from ._convention import convention_problems, exercise_labels
-from .grading import NotebookGrade, grade_notebook, grade_submissions
+from .grading import CourseGrades, NotebookGrade, grade_course, grade_notebook, grade_submissions
+from .hidden import hidden_case
 from .student import build_student_version, build_student_versions, toc_notebooks, toc_pages
 
 __all__ = [
+    "CourseGrades",
     "NotebookGrade",
     "build_student_version",
     "build_student_versions",
     "convention_problems",
     "exercise_labels",
+    "hidden_case",
+    "grade_course",
     "grade_notebook",
     "grade_submissions",
     "toc_notebooks",

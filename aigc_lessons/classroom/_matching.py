@@ -249,14 +249,32 @@ def _move_checks_below_their_code(notebook, found: dict[str, ExerciseCells]) -> 
         check_cell = cells[entry.check]
         identities = {label: ([id(cells[k]) for k in e.answers], id(cells[e.check]) if e.check is not None else None)
                       for label, e in found.items()}
-        del cells[entry.check]
+        original = entry.check
+        del cells[original]
         cells.insert(target, check_cell)  # the cell at ``target`` moved up by one: this is just below it
+        imports = _imports_of(check_cell.source)
+        if imports:  # later cells may use what the check cell imported: keep that where it was
+            kept = _nbformat().v4.new_code_cell(imports)
+            kept.metadata[METADATA_KEY] = {"grader": "the imports of a check cell the grader moved"}
+            cells.insert(original, kept)
         entry.notes.append("the check ran before the code it tests; the grader ran it after that code")
         positions = {id(c): k for k, c in enumerate(cells)}
         for label, (answer_ids, check_identity) in identities.items():
             other = found[label]
             other.answers = [positions[a] for a in answer_ids]
             other.check = positions[check_identity] if check_identity is not None else None
+
+
+def _imports_of(source: str) -> str:
+    tree = _tree(source)
+    return "\n".join(ast.unparse(node) for node in (tree.body if tree is not None else [])
+                     if isinstance(node, (ast.Import, ast.ImportFrom)))
+
+
+def _nbformat():
+    import nbformat
+
+    return nbformat
 
 
 def learner_code(notebook, entry: ExerciseCells) -> list[str]:
@@ -269,7 +287,10 @@ def learner_code(notebook, entry: ExerciseCells) -> list[str]:
     costs only what depends on it).
     """
     stop = entry.check if entry.check is not None else len(notebook.cells)
-    statements: list[str] = []
+    if entry.check is not None and entry.check in entry.answers:
+        stop += 1  # a check merged into the exercise's code: that cell's definitions count, its check call not
+    statements: list[ast.AST] = []
+    own: list[bool] = []
     for index, cell in enumerate(notebook.cells[:stop]):
         if cell.cell_type != "code":
             continue
@@ -277,14 +298,31 @@ def learner_code(notebook, entry: ExerciseCells) -> list[str]:
         if tree is None:
             continue
         for node in tree.body:
-            if index in entry.answers:
+            if index == entry.check:
+                keep = not isinstance(node, ast.Expr)
+            elif index in entry.answers:
                 keep = not (isinstance(node, ast.Expr) and "get_ipython" in ast.unparse(node))
             else:
                 keep = isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef,
                                          ast.ClassDef)) or _constant_or_setup(node)
             if keep:
-                statements.append(ast.unparse(node))
-    return statements
+                statements.append(node)
+                own.append(index in entry.answers or index == entry.check)
+    # the chapter's imports and set-up lines that nothing kept uses are left out (importing matplotlib
+    # costs a second); the exercise's own cells are kept whole
+    optional = [not mine and (isinstance(n, (ast.Import, ast.ImportFrom))
+                              or (isinstance(n, (ast.Assign, ast.AnnAssign)) and isinstance(n.value, ast.Call)))
+                for n, mine in zip(statements, own)]
+    needed = set()
+    for node, is_optional in zip(statements, optional):
+        if not is_optional:
+            needed |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    kept = []
+    for node, is_optional in zip(statements, optional):
+        bound = top_level_definitions(ast.unparse(node)) if is_optional else set()
+        if not is_optional or bound & needed or not bound:
+            kept.append(ast.unparse(node))
+    return kept
 
 
 def _constant_or_setup(node: ast.AST) -> bool:

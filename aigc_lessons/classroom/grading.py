@@ -93,6 +93,8 @@ class RunReport:
     errors: dict[int, str] = field(default_factory=dict)  # cell index -> "NameError: ..."
     stopped_at: int | None = None  # index of the cell where the run stopped (timeout, dead kernel)
     stop_reason: str = ""
+    notes: list[str] = field(default_factory=list)  # what the grader did besides running it
+    disturbed: bool = False  # its temporary folder vanished while it ran (another notebook deleted it?)
 
     def summary(self) -> str:
         if self.status in ("unreadable", "not graded"):
@@ -105,7 +107,7 @@ class RunReport:
             listed = "; ".join(f"cell {index}: {error}" for index, error in sorted(self.errors.items()))
             parts.append(f"{len(self.errors)} cell(s) raised an error ({listed})")
         parts.append(f"ran for {self.seconds:.1f} s")
-        return "; ".join(parts)
+        return "; ".join(parts + self.notes)
 
 
 @dataclass
@@ -428,7 +430,7 @@ def _hidden_grades(notebook, exercises: list[Exercise], cells: dict[str, Exercis
     nonce = secrets.token_hex(16)
     request = {"nonce": nonce, "files": [str(p) for p in hidden_files],
                "code": {label: learner_code(notebook, cells[label]) if label in cells else [] for label in labels}}
-    command = _sandbox.limited_command([sys.executable, "-m", "aigc_lessons.classroom.hidden"],
+    command = _sandbox.limited_command([sys.executable, "-m", "aigc_lessons.classroom._run_hidden"],
                                        limits.get("memory_mb"), limits.get("cpu_seconds"), limits.get("file_mb"))
     hidden_env = {key: value for key, value in env.items() if key != GRADE_LOG_ENV}
     error = ""
@@ -472,23 +474,29 @@ def grade_prepared(notebook, name: str, student: str, submission: str, timeout: 
     limits = limits or {}
     exercises, from_metadata = _planned_exercises(notebook)
     nbformat = _nbformat()
-    cells = prepare_for_grading(notebook, exercises, nbformat) if from_metadata else {}
+    if from_metadata:
+        cells = prepare_for_grading(notebook, exercises, nbformat)
+    else:  # a notebook without a student version's plan (a reference): its cells are taken as they are
+        cells = {e.label: ExerciseCells(e.label, e.kind, check=e.check_cell) for e in exercises if e.kind == "checked"}
     for exercise in exercises:
         if exercise.label in cells:
             exercise.check_cell = cells[exercise.label].check
-    with tempfile.TemporaryDirectory(prefix="aigc-grade-") as temporary:
+    with tempfile.TemporaryDirectory(prefix="aigc-grade-", ignore_cleanup_errors=True) as temporary:
         private = Path(temporary) / "grader"
         workdir = Path(temporary) / "work"
         private.mkdir(mode=0o700)
         workdir.mkdir()
+        sentinel = private / "still-here"
+        sentinel.write_text("the grader checks that this folder survived the notebook\n", encoding="utf-8")
         (workdir / name).write_text(nbformat.writes(notebook), encoding="utf-8")
         log = Path(temporary) / "grade_log.jsonl"
         env = {**os.environ, FAST_ENV: "1", GRADE_LOG_ENV: str(log), "MPLBACKEND": "Agg"}
         env.pop("AIGC_LESSONS_HIDDEN", None)
         run = execute_notebook(notebook, workdir, env, timeout, limits=limits, private_dir=private)
+        disturbed = not sentinel.is_file()
         records = _read_log(log)
         hidden_dir = Path(temporary) / "hidden-run"
-        hidden_dir.mkdir()
+        hidden_dir.mkdir(parents=True, exist_ok=True)
         hidden = _hidden_grades(notebook, exercises, cells, hidden_files or [], limits, hidden_dir,
                                 {k: v for k, v in env.items()}, min(HIDDEN_TIMEOUT, max(30.0, timeout)))
     grades = []
@@ -516,6 +524,7 @@ def grade_prepared(notebook, name: str, student: str, submission: str, timeout: 
             grades.append(_checked_grade(Exercise(label, kind="checked"), record, run, []))
     grades += hidden
     source = notebook.metadata.get(METADATA_KEY, {}).get("student_version", {}).get("source") or name
+    run.disturbed = disturbed
     return NotebookGrade(submission, student, grades, run, executed=notebook, notebook=str(source))
 
 
@@ -753,6 +762,29 @@ def grade_course(submissions_dir: Path, out_csv: Path, timeout: int = 300, jobs:
             if not quiet:
                 print(f"[{len(results)}/{len(queue)}] {grade.submission}: {grade.score:g} point(s), "
                       f"{grade.run.status} in {grade.run.seconds:.0f} s", flush=True)
+    # A notebook whose folder vanished, whose worker failed, or (beside others) whose kernel died may have
+    # been hit by another notebook: grade it again, alone (its second grade stands)
+    again = [number for number, grade in results.items() if not stop and (
+        grade.run.disturbed or (grade.run.stopped_at == -1 and "worker" in grade.run.stop_reason)
+        or (jobs > 1 and grade.run.status == "kernel died"))]
+    for number in again:
+        before = _sandbox.snapshot(guarded)
+        grade = grade_one(number)
+        changes = _sandbox.changed_files(before, _sandbox.snapshot(guarded))
+        if changes:
+            stop = True
+            tampering.append(f"{grade.submission}: {', '.join(changes[:5])}")
+            grade.run.status = "tampered"
+            grade.run.stop_reason = "while it ran, the grader's own files changed: " + ", ".join(changes[:3])
+            _mark_not_graded(grade)
+            grade.run.status = "tampered"
+        grade.run.notes.append("graded a second time on its own (the first run was disturbed"
+                               + (": its folder vanished" if grade.run.disturbed or results[number].run.disturbed
+                                  else "") + ")")
+        results[number] = grade
+        if not quiet:
+            print(f"[again] {grade.submission}: {grade.score:g} point(s), {grade.run.status} in "
+                  f"{grade.run.seconds:.0f} s", flush=True)
     for number in range(len(queue)):
         if number not in results:
             relative, student, _, _ = queue[number]

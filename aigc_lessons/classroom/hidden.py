@@ -38,11 +38,8 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import json
 import os
-import sys
 import time
-import traceback
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,29 +169,3 @@ def _run(request: dict) -> dict:
                             + f" [{time.monotonic() - started:.1f} s]")
         results[label] = {"score": round(score, 3), "max_score": round(maximum, 3), "messages": messages}
     return results
-
-
-def main() -> None:
-    """``python -m aigc_lessons.classroom.hidden``: a request (JSON) on stdin, the results (JSON) on the original stdout.
-
-    The learner's code may print, or write to file descriptors 1 and 2: both
-    are pointed elsewhere before it runs, and the results go to a duplicate of
-    the original stdout taken first.
-    """
-    request = json.loads(sys.stdin.read())
-    results_fd = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    try:
-        answer = {"nonce": request.get("nonce"), "results": _run(request)}
-    except BaseException as error:  # noqa: BLE001 - report the failure to the grader, never a traceback alone
-        answer = {"nonce": request.get("nonce"), "error": f"{type(error).__name__}: {error}",
-                  "traceback": traceback.format_exc(limit=5)}
-    with os.fdopen(results_fd, "w", encoding="utf-8") as out:
-        out.write(json.dumps(answer) + "\n")
-    os._exit(0)  # no atexit handler or thread the learner's code left behind runs after this
-
-
-if __name__ == "__main__":
-    main()
