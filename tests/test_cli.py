@@ -113,6 +113,17 @@ def test_invalid_settings_fail_at_once_and_write_nothing(capsys, tmp_path):
         assert not run_dir.exists(), f"{bad}: a run folder was written"
 
 
+def test_fast_flag_is_passed_on_not_put_in_the_environment(capsys, tmp_path, monkeypatch, mnist_available):
+    import os
+
+    monkeypatch.delenv("AIGC_LESSONS_FAST", raising=False)
+    run_dir = tmp_path / "fast"
+    code, _, err = run_cli(capsys, "train", "gan_mlp", "--run-dir", str(run_dir), "--fast", *TINY)
+    assert code == 0, err
+    assert "AIGC_LESSONS_FAST" not in os.environ
+    assert json.loads((run_dir / "config.json").read_text())["epochs"] == 1  # the fast default, not the full 30
+
+
 def test_resume_of_a_missing_run_says_what_to_do(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "gan_mlp", "--run-dir", str(tmp_path / "nothing"), "--resume")
     assert code == 1 and "is not a run folder" in err and "without --resume" in err
