@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .image_tasks import ink  # one ink for the book; the anomaly chapter calls it anomaly.ink
 from .losses.vae import bernoulli_log_likelihood, importance_weighted_log_likelihood, kl_normal_standard
 
 # The book's setting (the pretrained entry vae_anomaly_mnist and the all-digit table use it).
@@ -307,16 +308,6 @@ def auc_table(scores: dict[str, torch.Tensor], is_anomaly: torch.Tensor) -> dict
     from .metrics import roc_auc
 
     return {name: round(roc_auc(values, is_anomaly)[0], 4) for name, values in scores.items()}
-
-
-def ink(images: torch.Tensor) -> torch.Tensor:
-    """Number of "on" pixels per image (the sum of pixel values), shape ``(N,)``.
-
-    Example:
-        >>> ink(torch.ones(2, 1, 28, 28)).tolist()
-        [784.0, 784.0]
-    """
-    return images.flatten(1).float().sum(1).cpu()
 
 
 # --------------------------------------------------------------------------- training and the experiment

@@ -128,14 +128,18 @@ def edge_map(images: torch.Tensor, threshold: float = 1.0) -> torch.Tensor:
 
 
 def ink(images: torch.Tensor) -> torch.Tensor:
-    """Total ink per image (sum of pixel values), shape ``(N,)``: a simple measure of stroke width.
+    """Total ink per image (sum of pixel values), shape ``(N,)``, on the CPU: a simple measure of stroke width.
+
+    The translation chapters compare stroke widths with it; the anomaly chapter
+    (``aigc_lessons.anomaly.ink``, the same function) counts the "on" pixels of
+    binarized digits.
 
     Example:
         >>> ink(torch.ones(2, 1, 3, 3)).tolist()
         [9.0, 9.0]
     """
     _check_unit_images(images, "ink")
-    return images.flatten(1).sum(dim=1)
+    return images.flatten(1).float().sum(dim=1).cpu()
 
 
 def skeleton(images: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
