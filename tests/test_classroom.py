@@ -887,7 +887,7 @@ def hostile(built, tmp_path_factory) -> dict:
     _submit(submissions / "a_honest", honest_partial())
     _submit(submissions / "b_deleter", _attack(built, (
         "import glob, os, shutil\n"
-        f"for folder in [{target}] + glob.glob('/tmp/aigc-grade-*') + glob.glob(tempfile_dir + '/aigc-grade-*'):\n"
+        f"for folder in [{target}] + glob.glob(tempfile_dir + '/aigc-grade-*'):\n"
         "    shutil.rmtree(folder, ignore_errors=True)\n"
         "answer = 1024").replace("tempfile_dir", "__import__('tempfile').gettempdir()")))
     _submit(submissions / "c_honest", honest_partial())
@@ -920,7 +920,10 @@ def hostile(built, tmp_path_factory) -> dict:
     out_csv = out_dir / "grades.csv"
     from aigc_lessons.classroom import grade_course
 
-    course = grade_course(submissions, out_csv, timeout=TIMEOUT, jobs=2)
+    private_tmp = tmp_path_factory.mktemp("hostile-tmp")  # the workers' folders, the only ones the attacks find
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(private_tmp))
+        course = grade_course(submissions, out_csv, timeout=TIMEOUT, jobs=2)
     rows = list(csv.DictReader(open(out_csv, newline="", encoding="utf-8")))
     return {"course": course, "table": {(r["student"], r["exercise"]): r for r in rows}, "out": out_dir}
 
