@@ -22,7 +22,9 @@ What is compared (see the README in this folder):
 - *notebooks*: time of every notebook in the table of contents in fast mode;
 - *import*: ``import aigc_lessons`` and ``aigc-lessons --help``;
 - *gpu*: eager float32, automatic mixed precision and ``torch.compile`` (only
-  when CUDA is available).
+  when CUDA is available);
+- *grading*: ``aigc-lessons grade`` on 30 submissions of one chapter, two at a
+  time (the classroom target: at most 10 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -314,9 +316,9 @@ def bench_notebooks(quick: bool) -> Section:
     import nbformat
     from nbclient import NotebookClient
 
-    from tests.book_build import toc_notebooks
+    from aigc_lessons.classroom import toc_notebooks  # the package's reading of _toc.yml (not the tests')
 
-    paths = toc_notebooks()[:1] if quick else toc_notebooks()
+    paths = toc_notebooks(ROOT)[:1] if quick else toc_notebooks(ROOT)
     section = Section(
         "Book execution (fast mode)",
         "Each notebook of `_toc.yml` executed once with `AIGC_LESSONS_FAST=1` by nbclient, one after another, "
@@ -334,6 +336,78 @@ def bench_notebooks(quick: bool) -> Section:
         total += seconds
         section.rows.append([str(path.relative_to(ROOT)), f"{seconds:.1f}"])
     section.rows.append(["**total**", f"**{total:.1f}** ({total / 60:.1f} min)"])
+    return section
+
+
+GRADE_CHAPTER = "book/foundations/math_foundations.ipynb"  # the shortest chapter with coding exercises
+
+
+def _class_of_submissions(folder: Path, count: int) -> dict[str, int]:
+    """``count`` submissions of GRADE_CHAPTER's student version: solved, half solved, and untouched, in turn."""
+    import nbformat
+
+    from aigc_lessons.classroom import build_student_version
+
+    chapter = ROOT / GRADE_CHAPTER
+    reference = {cell.get("id"): cell.source for cell in nbformat.read(chapter, as_version=4).cells}
+    kinds = {"solved": 0, "half solved": 0, "untouched": 0}
+    for number in range(count):
+        student = build_student_version(chapter, source_name=GRADE_CHAPTER)
+        kind = list(kinds)[number % 3]
+        kinds[kind] += 1
+        answers = [cell for cell in student.cells
+                   if cell.cell_type == "code" and cell.metadata.get("aigc_lessons", {}).get("code_for")]
+        for cell in answers[: {"solved": len(answers), "half solved": len(answers) // 2, "untouched": 0}[kind]]:
+            cell.source = "\n".join(line for line in reference[cell["id"]].split("\n") if "SOLUTION" not in line)
+        target = folder / f"student{number + 1:02d}" / chapter.name
+        target.parent.mkdir(parents=True)
+        nbformat.write(student, target)
+    return kinds
+
+
+def bench_grading(quick: bool) -> Section:
+    """``aigc-lessons grade`` on a class: every submission in its own worker, kernel and hidden-case process."""
+    from aigc_lessons.classroom import grade_course
+
+    count, jobs = (3, 2) if quick else (30, 2)
+    with tempfile.TemporaryDirectory(prefix="aigc-bench-grade-") as work:
+        submissions = Path(work) / "submissions"
+        kinds = _class_of_submissions(submissions, count)
+        # the grader stops when a submission changes its files; in a working tree that is being edited
+        # while the benchmark runs, watch the data and hidden cases only (the cost is the same)
+        guard = os.environ.get("AIGC_LESSONS_GRADE_GUARD")
+        os.environ["AIGC_LESSONS_GRADE_GUARD"] = os.pathsep.join(
+            p for p in (os.environ.get("AIGC_LESSONS_DATA", ""), str(ROOT / "book" / "teaching" / "hidden")) if p)
+        try:
+            started = time.perf_counter()
+            course = grade_course(submissions, Path(work) / "out" / "grades.csv", timeout=300, jobs=jobs,
+                                  feedback=True, gradescope=Path(work) / "out" / "gradescope",
+                                  canvas=Path(work) / "out" / "canvas.csv", quiet=True)
+            seconds = time.perf_counter() - started
+        finally:
+            if guard is None:
+                os.environ.pop("AIGC_LESSONS_GRADE_GUARD", None)
+            else:
+                os.environ["AIGC_LESSONS_GRADE_GUARD"] = guard
+    per_run = sorted(grade.run.seconds for grade in course.grades)
+    completed = sum(grade.run.status == "completed" for grade in course.grades)
+    hidden_rows = sum(exercise.kind == "hidden" for grade in course.grades for exercise in grade.exercises)
+    section = Section(
+        "Classroom grading",
+        f"`grade_course` (what `aigc-lessons grade --jobs {jobs}` runs) on {count} submissions of "
+        f"`{GRADE_CHAPTER}`'s student version ({', '.join(f'{n} {k}' for k, n in kinds.items())}), "
+        f"{jobs} at a time on {os.cpu_count()} core(s): each in its own worker process, kernel (fast mode, "
+        "memory and CPU limits) and temporary folder, then the book's hidden cases in a process of their own; "
+        "feedback pages, class summary, Gradescope and Canvas files included. Target: 30 submissions in at most "
+        "10 minutes on 2 cores.",
+        ["chapter", "submissions", "jobs", "seconds", "minutes", "median notebook run s", "completed",
+         "hidden rows"],
+    )
+    section.note += (f" This run: {_cpu_name()}, {os.cpu_count()} cores visible; load average "
+                     f"{os.getloadavg()[0]:.2f} at its end.")
+    section.rows.append([GRADE_CHAPTER, str(count), str(jobs), f"{seconds:.0f}", f"{seconds / 60:.1f}",
+                         f"{statistics.median(per_run):.1f}" if per_run else "", f"{completed}/{count}",
+                         str(hidden_rows)])
     return section
 
 
@@ -407,22 +481,26 @@ def _bfloat16_units() -> str:
     return ", ".join(units) or "none (bf16 autocast is emulated and slower here)"
 
 
-def machine() -> str:
+def _cpu_name() -> str:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return cpu
+
+
+def machine() -> str:
+    cpu = _cpu_name()
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
     return (f"- CPU: {cpu}, {os.cpu_count()} cores visible, torch threads {torch.get_num_threads()}; "
             f"bfloat16 units: {_bfloat16_units()}\n"
             f"- GPU: {gpu}\n- Python {platform.python_version()}, torch {torch.__version__}")
 
 
-BENCHMARKS = ["throughput", "quality", "notebooks", "import", "gpu"]
+BENCHMARKS = ["throughput", "quality", "notebooks", "import", "gpu", "grading"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -443,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         "notebooks": lambda: bench_notebooks(args.quick),
         "import": lambda: bench_import(args.quick),
         "gpu": lambda: bench_gpu(args.quick),
+        "grading": lambda: bench_grading(args.quick),
     }
     for name in args.only:
         print(f"== {name}", flush=True)
