@@ -18,12 +18,15 @@ Three kinds of reference::
                                 every COL=VALUE filter, in column COL
 
 ``PATH`` is dotted, with ``[KEY=VALUE]`` to pick the one element of a list whose
-``KEY`` equals ``VALUE`` and ``[N]`` to pick by position:
-``rows[model=dcgan_mnist].fd_mnist``. A card's path starts inside its ``card``
+``KEY`` equals ``VALUE``, ``[N]`` to pick by position, and ``[NAME]`` for an
+object's field whose name holds a dot: ``rows[model=dcgan_mnist].fd_mnist``,
+``metrics.sample_statistics[lstm_T1.0].pitch_class_tv``. A card's path starts inside its ``card``
 object (``metrics.fd_mnist``); the file's top level (``sha256``, ``bytes``)
 answers what the card does not.
 
 >>> record("card:classifier_mnist:metrics.test_accuracy") > 0.99
+True
+>>> record("card:music_lstm_bach:metrics.sample_statistics[lstm_T1.0].pitch_class_tv") < 1
 True
 >>> format_record(0.98571, ".1%")
 '98.6%'
@@ -145,8 +148,13 @@ def _checkout_file(relative: str) -> Path:
 
 
 def _checkout_json_records() -> list[Path]:
-    """The JSON records that pages may cite besides the cards (kept in the book's folders)."""
-    return sorted(p for p in (CHECKOUT_DIR / "book").glob("**/*.json") if "_build" not in p.parts)
+    """The JSON records that pages may cite besides the cards (kept in the book's folders).
+
+    Not records: what running the chapters writes (``runs/``, ignored by git), the
+    build's output and the vendored site assets.
+    """
+    return sorted(p for p in (CHECKOUT_DIR / "book").glob("**/*.json")
+                  if not {"_build", "runs", "_vendor"} & set(p.relative_to(CHECKOUT_DIR).parts))
 
 
 @lru_cache(maxsize=None)
@@ -181,8 +189,11 @@ def _step(value: Any, bracket: str, name: str) -> Any:
             return value[int(name)]
         keys = ", ".join(map(str, value)) if isinstance(value, dict) else type(value).__name__
         raise RecordError(f"no field {name!r} here (it has: {keys})")
+    if isinstance(value, dict) and bracket in value:  # a field whose name a dotted path cannot spell
+        return value[bracket]
     if not isinstance(value, list):
-        raise RecordError(f"[{bracket}] needs a list, found {type(value).__name__}")
+        raise RecordError(f"[{bracket}] needs a list or a field name, found {type(value).__name__}"
+                          + (f" (it has: {', '.join(map(str, value))})" if isinstance(value, dict) else ""))
     if "=" not in bracket:
         if bracket.isdigit() and int(bracket) < len(value):
             return value[int(bracket)]

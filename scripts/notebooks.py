@@ -44,12 +44,13 @@ def install_cell_source() -> str:
 
     url = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
     return (
-        "# On Colab, or in any Python without the book's package, install it first (a local install\n"
-        "# and Binder already have it). MNIST is downloaded the first time a chapter needs it.\n"
+        "# On Colab, or in any Python without the book's package, install it first\n"
+        "# (a local install and Binder already have it). MNIST is downloaded the\n"
+        "# first time a chapter needs it.\n"
         "try:\n"
         "    import aigc_lessons  # noqa: F401\n"
         "except ModuleNotFoundError:\n"
-        f'    %pip install --quiet "aigc-lessons @ git+{url}"'
+        f'    %pip install -q "aigc-lessons @ git+{url}"'
     )
 
 

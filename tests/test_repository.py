@@ -77,7 +77,7 @@ def test_the_install_cell_installs_from_the_repository_of_the_config(tmp_path):
 
     source = notebook_tool.install_cell_source()
     url = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
-    assert f'%pip install --quiet "aigc-lessons @ git+{url}"' in source
+    assert f'%pip install -q "aigc-lessons @ git+{url}"' in source
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("import torch")]
     assert notebook_tool.add_install_cell(notebook) and not notebook_tool.add_install_cell(notebook)  # idempotent

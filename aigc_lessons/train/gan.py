@@ -72,7 +72,7 @@ GAN_RULES = {
     "epochs": Option(1, minimum=1), "batch_size": Option(1, minimum=1), "seed": Option(0, minimum=0),
     "lr_generator": Option(1.0, above=0), "lr_discriminator": Option(1.0, above=0),
     "log_every": Option(1, minimum=1), "gp_weight": Option(1.0, minimum=0),
-    "discriminator_steps": Option(1, minimum=1), "cpu_seconds": Option(1.0, above=0, none_ok=True),
+    "discriminator_steps": Option(1, minimum=1), "cpu_seconds": Option(1.0, minimum=0, none_ok=True),
 }
 
 
