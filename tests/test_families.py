@@ -127,7 +127,7 @@ INVALID = [  # (what is built, the settings, the start of the message)
     ("gan", {"batch_size": 0}, "batch_size must be a positive integer"),
     ("gan", {"gp_weight": -1.0}, "gp_weight must be a number >= 0"),
     ("gan", {"discriminator_steps": 0}, "discriminator_steps must be a positive integer"),
-    ("gan", {"cpu_seconds": 0}, "cpu_seconds must be a number > 0 or None"),
+    ("gan", {"cpu_seconds": -1}, "cpu_seconds must be a number >= 0 or None"),
     ("gan", {"real_label": 1.5}, "real_label must be in (0, 1]"),
     ("vae", {"beta": -1.0}, "beta must be a number >= 0"),
     ("vae", {"lr": 0.0}, "lr must be a number > 0"),

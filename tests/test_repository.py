@@ -83,6 +83,6 @@ def test_the_install_cell_installs_from_the_repository_of_the_config(tmp_path):
     assert notebook_tool.add_install_cell(notebook) and not notebook_tool.add_install_cell(notebook)  # idempotent
     assert [c.source for c in notebook.cells][1:] == [source, "import torch"]
     path = tmp_path / "chapter.ipynb"
-    notebook.cells[1].source = source.replace("--quiet ", "")  # an outdated install cell is reported
+    notebook.cells[1].source = source.replace("install -q ", "install ")  # an outdated install cell
     nbformat.write(notebook, path)
     assert any("install cell" in problem for problem in notebook_tool.problems(path))
