@@ -1,103 +1,39 @@
-"""Denoising diffusion: the forward process, the noise-prediction loss, and two samplers.
+"""Training a denoising diffusion model: the noise-prediction loss, the step, the trainer.
 
-Ho, Jain and Abbeel (2020), "Denoising Diffusion Probabilistic Models" (DDPM):
-the forward process adds Gaussian noise in T small steps,
-``q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I)``, which composes to the
-closed form ``q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)`` with
-``abar_t = prod_{s <= t} (1 - beta_s)``. A network ``eps_theta(x_t, t)`` learns to
-predict the noise, with the loss ``|| eps - eps_theta(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t) ||^2``
-(the variational bound with the weights of each step dropped). Sampling runs the
-process backwards:
+DDPM's "simple" loss (Ho, Jain and Abbeel 2020, eq. 14) is the variational bound with
+the weight of each step dropped: pick a step t at random, noise the image in one go
+with the closed form of ``q(x_t | x_0)``, and ask the network for the noise,
+``|| eps - eps_theta(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t) ||^2``.
+:func:`noise_prediction_loss` is that loss; :func:`diffusion_step` one Adam step on it;
+:func:`train_diffusion` runs the step with :func:`aigc_lessons.train.fit` and keeps an
+exponential moving average (EMA) of the weights, which is what diffusion models are
+sampled with (DDPM used a decay of 0.9999): the average over the last thousand steps
+smooths out the noise of single steps that the sampler would otherwise compound.
 
-* ``sample_ddpm``: the ancestral sampler of DDPM, one network call per step (T calls);
-* ``sample_ddim``: Song, Meng and Ermon (2021), "Denoising Diffusion Implicit Models":
-  the same trained network, any subsequence of the steps, ``eta = 0`` deterministic,
-  ``eta = 1`` the DDPM posterior's noise level on that subsequence;
-* classifier-free guidance (Ho and Salimans, 2022) in both samplers for a class-conditional
-  network: ``eps = (1 + w) eps(x, y) - w eps(x, no label)``.
-
-Steps are numbered ``0 .. T-1`` here (the paper's ``1 .. T``): ``steps=t`` means the
-image after ``t + 1`` noising steps.
+The schedule, the forward process and the samplers are in
+:mod:`aigc_lessons.models.diffusion`, with the model.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import copy
+from dataclasses import asdict, dataclass
+from typing import Callable
 
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class NoiseSchedule:
-    """The betas of the forward process and the products derived from them (tensors of length T)."""
-
-    betas: torch.Tensor
-
-    @classmethod
-    def linear(cls, steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> "NoiseSchedule":
-        """DDPM's schedule: betas rising linearly from 1e-4 to 0.02 over 1,000 steps.
-
-        >>> NoiseSchedule.linear(1000).alpha_bars[-1].item() < 1e-4
-        True
-        """
-        _check_steps(steps)
-        return cls(torch.linspace(beta_start, beta_end, steps, dtype=torch.float64))
-
-    @classmethod
-    def cosine(cls, steps: int = 1000, offset: float = 0.008) -> "NoiseSchedule":
-        """Nichol and Dhariwal (2021): abar_t = cos^2(((t/T + s) / (1 + s)) pi / 2), betas clipped at 0.999."""
-        _check_steps(steps)
-        t = torch.arange(steps + 1, dtype=torch.float64) / steps
-        f = torch.cos((t + offset) / (1 + offset) * math.pi / 2) ** 2
-        alpha_bars = f[1:] / f[0]
-        previous = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bars[:-1]])
-        return cls((1 - alpha_bars / previous).clamp(max=0.999))
-
-    @property
-    def steps(self) -> int:
-        return len(self.betas)
-
-    @property
-    def alpha_bars(self) -> torch.Tensor:
-        return torch.cumprod(1 - self.betas, dim=0)
+from ..core import check_precision, get_device, mixed_precision, seed_everything
+from ..data import TensorBatches
+from ..family import Option, check_settings
+from ..models.diffusion import NoiseSchedule, add_noise
+from .loop import History, fit
 
 
-def _check_steps(steps: int) -> None:
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"a noise schedule needs at least 1 step, got {steps!r}")
-
-
-def _check_timesteps(steps: torch.Tensor, schedule: NoiseSchedule, batch: int) -> None:
-    if steps.shape != (batch,) or steps.is_floating_point():
-        raise ValueError(f"timesteps must be {batch} integers, got shape {tuple(steps.shape)} {steps.dtype}")
-    if steps.numel() and (int(steps.min()) < 0 or int(steps.max()) >= schedule.steps):
-        raise ValueError(
-            f"timesteps must lie in [0, {schedule.steps - 1}], got [{int(steps.min())}, {int(steps.max())}]"
-        )
-
-
-def add_noise(images: torch.Tensor, steps: torch.Tensor, noise: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
-    """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps: a draw of q(x_t | x_0) in one step.
-
-    >>> schedule = NoiseSchedule.linear(10)
-    >>> x0, eps = torch.ones(2, 1, 2, 2), torch.zeros(2, 1, 2, 2)
-    >>> noisy = add_noise(x0, torch.tensor([0, 9]), eps, schedule)  # no noise: the scaled image
-    >>> torch.allclose(noisy[:, 0, 0, 0], schedule.alpha_bars[[0, 9]].sqrt().float())
-    True
-    """
-    _check_timesteps(steps, schedule, images.shape[0])
-    if noise.shape != images.shape:
-        raise ValueError(f"noise must have the images' shape {tuple(images.shape)}, got {tuple(noise.shape)}")
-    abar = schedule.alpha_bars.to(images.device)[steps].to(images.dtype).view(-1, *([1] * (images.dim() - 1)))
-    return abar.sqrt() * images + (1 - abar).sqrt() * noise
-
-
-def noise_prediction_loss(model: nn.Module, images: torch.Tensor, schedule: NoiseSchedule,
+def noise_prediction_loss(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule,
                           labels: torch.Tensor | None = None, label_dropout: float = 0.0,
                           generator: torch.Generator | None = None) -> torch.Tensor:
-    """DDPM's simple loss on a batch: a random step per image, the noise predicted, mean squared error.
+    """DDPM's simple loss on a batch: a random step per example, the noise predicted, mean squared error.
 
     For a class-conditional model, ``label_dropout`` replaces that share of the labels by the
     model's "no label" index, so that one network also learns the unconditional model
@@ -105,86 +41,138 @@ def noise_prediction_loss(model: nn.Module, images: torch.Tensor, schedule: Nois
     """
     if not 0.0 <= label_dropout < 1.0:
         raise ValueError(f"label_dropout must lie in [0, 1), got {label_dropout}")
-    batch, device = images.shape[0], images.device
-    steps = torch.randint(0, schedule.steps, (batch,), device=device, generator=generator)
-    noise = torch.randn(images.shape, device=device, generator=generator, dtype=images.dtype)
-    noisy = add_noise(images, steps, noise, schedule)
+    batch, device = data.shape[0], data.device
+    steps = torch.randint(0, schedule.steps, (batch,), generator=generator).to(device)
+    noise = torch.randn(data.shape, generator=generator, dtype=data.dtype).to(device)
+    noisy = add_noise(data, steps, noise, schedule)
     if labels is not None and label_dropout > 0:
-        dropped = torch.rand(batch, device=device, generator=generator) < label_dropout
+        dropped = torch.rand(batch, generator=generator).to(device) < label_dropout
         labels = torch.where(dropped, torch.full_like(labels, model.num_classes), labels)
     predicted = model(noisy, steps, labels) if labels is not None else model(noisy, steps)
     return torch.mean((predicted.float() - noise.float()) ** 2)
 
 
-def _guided_noise(model: nn.Module, x: torch.Tensor, steps: torch.Tensor, labels: torch.Tensor | None,
-                  guidance: float) -> torch.Tensor:
-    if labels is None:
-        return model(x, steps)
-    if guidance == 0:
-        return model(x, steps, labels)
-    no_label = torch.full_like(labels, model.num_classes)
-    both = model(torch.cat([x, x]), torch.cat([steps, steps]), torch.cat([labels, no_label]))
-    conditional, unconditional = both.chunk(2)
-    return (1 + guidance) * conditional - guidance * unconditional
+@dataclass
+class DiffusionConfig:
+    """Settings of ``train_diffusion``; every setting with a range is checked (:data:`DIFFUSION_RULES`).
 
-
-def _check_sampling(labels: torch.Tensor | None, guidance: float, sampling_steps: int, schedule: NoiseSchedule) -> None:
-    if guidance < 0:
-        raise ValueError(f"the guidance weight must be >= 0 (0 = no guidance), got {guidance}")
-    if guidance > 0 and labels is None:
-        raise ValueError("classifier-free guidance needs labels (a class-conditional model)")
-    if not isinstance(sampling_steps, int) or not 1 <= sampling_steps <= schedule.steps:
-        raise ValueError(f"sampling steps must be an integer in [1, {schedule.steps}], got {sampling_steps!r}")
-
-
-@torch.no_grad()
-def sample_ddpm(model: nn.Module, schedule: NoiseSchedule, count: int, labels: torch.Tensor | None = None,
-                guidance: float = 0.0, generator: torch.Generator | None = None,
-                device: torch.device | str = "cpu") -> torch.Tensor:
-    """DDPM's ancestral sampler: x_T ~ N(0, I), then T steps of x_{t-1} = mean(x_t) + sigma_t z.
-
-    mean(x_t) = (x_t - beta_t / sqrt(1 - abar_t) eps_theta) / sqrt(1 - beta_t), sigma_t^2 = beta_t.
+    ``warmup_steps``: the learning rate rises linearly from 0 over these first steps (the
+    U-Net's zero-initialised head and group norms make the first updates large otherwise).
+    ``ema_decay = 0`` keeps no average. ``precision="bf16"``: the forward pass in bfloat16 autocast.
     """
-    _check_sampling(labels, guidance, schedule.steps, schedule)
-    betas, alpha_bars = schedule.betas.to(device), schedule.alpha_bars.to(device)
-    x = torch.randn(count, 1, 28, 28, generator=generator, device=device)
-    for t in reversed(range(schedule.steps)):
-        steps = torch.full((count,), t, device=device, dtype=torch.long)
-        eps = _guided_noise(model, x, steps, labels, guidance).float()
-        beta, abar = betas[t].float(), alpha_bars[t].float()
-        x = (x - beta / (1 - abar).sqrt() * eps) / (1 - beta).sqrt()
-        if t > 0:
-            x = x + beta.sqrt() * torch.randn(x.shape, generator=generator, device=device)
-    return x.clamp(-1, 1)
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    warmup_steps: int = 500
+    grad_clip: float = 1.0
+    label_dropout: float = 0.1
+    ema_decay: float = 0.999
+    seed: int = 0
+    log_every: int = 50
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        check_settings(asdict(self), DIFFUSION_RULES)
+        check_precision(self.precision)
+        if not 0 <= self.label_dropout < 1 or not 0 <= self.ema_decay < 1:
+            raise ValueError(f"label_dropout and ema_decay must lie in [0, 1), got {self.label_dropout} "
+                             f"and {self.ema_decay}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
-@torch.no_grad()
-def sample_ddim(model: nn.Module, schedule: NoiseSchedule, count: int, sampling_steps: int = 50,
-                eta: float = 0.0, labels: torch.Tensor | None = None, guidance: float = 0.0,
-                generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-                initial_noise: torch.Tensor | None = None) -> torch.Tensor:
-    """DDIM on ``sampling_steps`` evenly spaced steps of the schedule; ``eta=0`` is deterministic.
+DIFFUSION_RULES = {"epochs": Option(1, minimum=1), "batch_size": Option(1, minimum=1), "lr": Option(1.0, above=0),
+                   "warmup_steps": Option(0, minimum=0), "grad_clip": Option(1.0, above=0),
+                   "seed": Option(0, minimum=0), "log_every": Option(1, minimum=1)}
 
-    Each step predicts x_0 from the noise estimate, then moves to the earlier step:
-    x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps + sigma z, with
-    sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s).
+
+def diffusion_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+                   labels: torch.Tensor | None, schedule: NoiseSchedule, label_dropout: float = 0.0,
+                   grad_clip: float = 1.0, precision: str = "fp32") -> dict[str, torch.Tensor]:
+    """One Adam step on the noise-prediction loss of a batch in [-1, 1]; the gradient norm clipped."""
+    with mixed_precision(images.device, precision):
+        loss = noise_prediction_loss(model, images, schedule, labels, label_dropout)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return {"loss": loss.detach()}
+
+
+def exponential_moving_average(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """torch's ``AveragedModel`` with an EMA whose decay ramps up as (1 + n) / (10 + n) until ``decay``.
+
+    The ramp (as in TensorFlow's ``ExponentialMovingAverage``) keeps the average from
+    remembering the random initial weights for thousands of steps.
     """
-    _check_sampling(labels, guidance, sampling_steps, schedule)
-    if eta < 0:
-        raise ValueError(f"eta must be >= 0 (0 = deterministic DDIM, 1 = DDPM's noise level), got {eta}")
-    alpha_bars = schedule.alpha_bars.to(device).float()
-    timesteps = torch.linspace(schedule.steps - 1, 0, sampling_steps).round().long().tolist()
-    x = initial_noise.to(device) if initial_noise is not None else torch.randn(
-        count, 1, 28, 28, generator=generator, device=device)
-    for index, t in enumerate(timesteps):
-        steps = torch.full((count,), t, device=device, dtype=torch.long)
-        eps = _guided_noise(model, x, steps, labels, guidance).float()
-        abar_t = alpha_bars[t]
-        abar_s = alpha_bars[timesteps[index + 1]] if index + 1 < len(timesteps) else torch.tensor(1.0, device=device)
-        x0_hat = ((x - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()).clamp(-1, 1)
-        eps = (x - abar_t.sqrt() * x0_hat) / (1 - abar_t).sqrt()  # the noise consistent with the clamped x0
-        sigma = eta * ((1 - abar_s) / (1 - abar_t)).sqrt() * (1 - abar_t / abar_s).sqrt()
-        x = abar_s.sqrt() * x0_hat + (1 - abar_s - sigma**2).clamp(min=0).sqrt() * eps
-        if eta > 0 and index + 1 < len(timesteps):
-            x = x + sigma * torch.randn(x.shape, generator=generator, device=device)
-    return x.clamp(-1, 1)
+    def average(averaged: torch.Tensor, current: torch.Tensor, updates: torch.Tensor) -> torch.Tensor:
+        rate = min(decay, (1 + int(updates)) / (10 + int(updates)))
+        return rate * averaged + (1 - rate) * current
+
+    return torch.optim.swa_utils.AveragedModel(model, avg_fn=average, use_buffers=True)
+
+
+def diffusion_training(model: nn.Module, config: DiffusionConfig, conditional: bool,
+                       optimizer: torch.optim.Optimizer | None = None
+                       ) -> tuple[torch.optim.Optimizer, torch.optim.swa_utils.AveragedModel | None, Callable]:
+    """The Adam optimizer, the weight average (``None`` when ``ema_decay = 0``) and the step of training.
+
+    The step takes a batch ``(images,)`` or ``(images, labels)`` in [-1, 1], warms the
+    learning rate up, takes :func:`diffusion_step` and updates the average.
+    """
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=config.lr)
+    ema = exponential_moving_average(model, config.ema_decay) if config.ema_decay > 0 else None
+    first = next(model.parameters())
+
+    def step(batch):
+        # Adam counts its own steps: read from its state, the warm-up survives a checkpoint and resume.
+        updates = int(optimizer.state[first]["step"]) if "step" in optimizer.state.get(first, {}) else 0
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * min(1.0, (updates + 1) / max(1, config.warmup_steps))
+        losses = diffusion_step(model, optimizer, batch[0], batch[1] if conditional else None, model.schedule,
+                                config.label_dropout if conditional else 0.0, config.grad_clip, config.precision)
+        if ema is not None:
+            ema.update_parameters(model)
+        return losses
+
+    return optimizer, ema, step
+
+
+def train_diffusion(model: nn.Module, images: torch.Tensor, config: DiffusionConfig | None = None, *,
+                    labels: torch.Tensor | None = None, device: str | torch.device = "auto",
+                    progress: bool = True) -> tuple[History, nn.Module]:
+    """Train a :class:`~aigc_lessons.models.DiffusionModel` on images in [-1, 1].
+
+    Returns the losses and the model to sample: a copy holding the EMA weights (the
+    trained model itself when ``ema_decay = 0``).
+
+    Example:
+        >>> from aigc_lessons.models import DiffusionModel
+        >>> model = DiffusionModel(channels=(8, 8, 8), embed_dim=16)
+        >>> history, averaged = train_diffusion(model, torch.rand(16, 1, 28, 28) * 2 - 1,
+        ...     DiffusionConfig(epochs=1, batch_size=8), device="cpu", progress=False)
+        >>> type(averaged).__name__, len(history.series("loss"))
+        ('DiffusionModel', 1)
+    """
+    config = config or DiffusionConfig()
+    device = get_device(device)
+    low, high = images.min().item(), images.max().item()
+    if low < -1.0001 or high > 1.0001:
+        raise ValueError(f"train_diffusion expects pixels in [-1, 1], got values in [{low:.3f}, {high:.3f}]. "
+                         "Load them with load_mnist(value_range=(-1, 1)).")
+    conditional = getattr(model, "num_classes", None) is not None
+    if (labels is not None) != conditional:
+        raise ValueError("pass labels exactly when the model is class-conditional (num_classes set)")
+    seed_everything(config.seed)
+    model.to(device).train()
+    _, ema, step = diffusion_training(model, config, conditional)
+    tensors = (images.to(device),) if labels is None else (images.to(device), labels.to(device))
+    batches = TensorBatches(*tensors, batch_size=config.batch_size, seed=config.seed)
+    history = fit(step, batches, config.epochs, log_every=config.log_every, progress=progress, desc="diffusion")
+    if ema is None:
+        return history, model
+    averaged = copy.deepcopy(model)
+    averaged.load_state_dict(ema.module.state_dict())
+    return history, averaged.eval()
