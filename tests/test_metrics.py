@@ -249,3 +249,25 @@ def test_roc_auc_known_answers_and_errors():
         metrics.roc_auc([0.1, 0.2], [1, 1])
     with pytest.raises(metrics.MetricsError, match="one label per score"):
         metrics.roc_auc([0.1, 0.2, 0.3], [0, 1])
+
+
+def test_the_table_rescores_one_model_and_keeps_the_other_rows(tmp_path, mnist_available):
+    import json
+
+    from aigc_lessons.metrics.table import main
+
+    out = tmp_path / "table.json"
+    old_rows = [{"model": "real MNIST test digits", "fd_mnist": 1.0}, {"model": "gan_mlp_mnist", "fd_mnist": -1.0},
+                {"model": "vae_mnist", "fd_mnist": 2.0}]
+    out.write_text(json.dumps({"count": 20, "seed": 0, "seconds": 1.0, "rows": old_rows}))
+    assert main(["--count", "20", "--models", "gan_mlp_mnist", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert [row["model"] for row in record["rows"]] == [row["model"] for row in old_rows], "order kept"
+    assert record["rows"][1]["fd_mnist"] > 0 and record["rows"][2] == old_rows[2]
+    assert record["updates"][0]["models"] == ["gan_mlp_mnist"] and record["seconds"] == 1.0
+    for refused in (["--count", "30", "--models", "gan_mlp_mnist"], ["--count", "20", "--models", "nope"]):
+        with pytest.raises(SystemExit):
+            main([*refused, "--out", str(out)])
+    with pytest.raises(SystemExit):
+        main(["--count", "20", "--models", "gan_mlp_mnist", "--out", str(tmp_path / "missing.json")])
+    assert json.loads(out.read_text()) == record, "a refused call writes nothing"

@@ -45,7 +45,7 @@ def generator_names() -> list[str]:
 
 
 def results_table(names: list[str] | None = None, count: int = 10_000, seed: int = 0,
-                  device: str | torch.device = "auto", progress: bool = True) -> list[dict]:
+                  device: str | torch.device = "auto", progress: bool = True, real_row: bool = True) -> list[dict]:
     """Evaluate every pretrained generator (and real test digits, as the yardstick) on the same metrics.
 
     Returns one dict per row: ``model`` (the name), ``class``, the keys of
@@ -54,7 +54,8 @@ def results_table(names: list[str] | None = None, count: int = 10_000, seed: int
     importance-weighted bound when the model has a likelihood, else ``None``; for a
     conditional model it is ``-log p(x | y)`` given the true label, not comparable with an
     unconditional NLL, and ``test_nll_given_label`` is then True) and
-    ``training_seconds`` from the card.
+    ``training_seconds`` from the card. ``real_row=False`` leaves out the first row (real
+    test digits scored against training digits, the yardstick).
     """
     from .. import pretrained
 
@@ -62,7 +63,7 @@ def results_table(names: list[str] | None = None, count: int = 10_000, seed: int
     test_images, test_labels = reference_images("test", count)
     rows = [{"model": "real MNIST test digits", "class": "data", "training_seconds": None, "test_nll": None,
              **evaluate_images(test_images, (0, 1), labels=test_labels, reference="train", count=count,
-                               device=device, progress=progress)}]
+                               device=device, progress=progress)}] if real_row else []
     for name in names:
         images, labels = sample_pretrained(name, count, seed=seed, device=device)
         record = pretrained.card(name)
@@ -130,15 +131,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, help="write the rows, settings and timing as JSON to this file")
+    parser.add_argument("--models", nargs="+", metavar="NAME",
+                        help="score only these generators and replace (or add) their rows in the existing --out "
+                             "file, keeping the others (for one retrained model: sampling every model takes long)")
     args = parser.parse_args(argv)
+    command = "python -m aigc_lessons.metrics " + " ".join(argv if argv is not None else sys.argv[1:])
+    previous = None
+    if args.models:  # every check before anything is sampled or written
+        unknown = sorted(set(args.models) - set(generator_names()))
+        if unknown:
+            parser.error(f"not pretrained generators: {', '.join(unknown)}; known: {', '.join(generator_names())}")
+        if args.out is None or not args.out.is_file():
+            parser.error("--models updates rows of an existing table: give --out with the file to update")
+        previous = json.loads(args.out.read_text(encoding="utf-8"))
+        if (previous.get("count"), previous.get("seed")) != (args.count, args.seed):
+            parser.error(f"{args.out} was scored with count {previous.get('count')} and seed {previous.get('seed')}; "
+                         f"rows of one table share them (got --count {args.count} --seed {args.seed})")
     started = time.perf_counter()
-    rows = results_table(count=args.count, seed=args.seed, device=args.device)
+    rows = results_table(args.models, count=args.count, seed=args.seed, device=args.device,
+                         real_row=previous is None)
     seconds = time.perf_counter() - started
     print(format_results(rows))
     print(f"\n{args.count} images per row, seed {args.seed}, {seconds:.0f} s on {describe_hardware()}")
-    if args.out:
-        record = {"command": "python -m aigc_lessons.metrics " + " ".join(argv if argv is not None else sys.argv[1:]),
-                  "count": args.count, "seed": args.seed, "seconds": round(seconds, 1),
+    if previous is not None:
+        fresh = {row["model"]: row for row in rows}
+        kept = [fresh.pop(row["model"], row) for row in previous["rows"]]
+        previous["rows"] = kept + list(fresh.values())
+        previous.setdefault("updates", []).append({"command": command, "models": args.models,
+                                                   "seconds": round(seconds, 1), "hardware": describe_hardware()})
+        args.out.write_text(json.dumps(previous, indent=2) + "\n", encoding="utf-8")
+    elif args.out:
+        record = {"command": command, "count": args.count, "seed": args.seed, "seconds": round(seconds, 1),
                   "hardware": describe_hardware(), "rows": rows}
         args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return 0
