@@ -223,8 +223,9 @@ def test_the_average_ramps_up_and_the_warm_up_reads_adams_step_count():
     ({"lr": 0.0}, "lr must be a number > 0"),
     ({"grad_clip": 0.0}, "grad_clip must be a number > 0"),
     ({"warmup_steps": -1}, "warmup_steps must be a non-negative integer"),
-    ({"label_dropout": 1.0}, "label_dropout and ema_decay must lie in"),
-    ({"ema_decay": 1.0}, "label_dropout and ema_decay must lie in"),
+    ({"label_dropout": 1.0}, "label_dropout must be a number >= 0 and < 1"),
+    ({"ema_decay": -0.1}, "ema_decay must be a number >= 0 and < 1"),
+    ({"ema_decay": 1.0}, "ema_decay must be a number >= 0 and < 1"),
     ({"precision": "fp16"}, "precision"),
 ])
 def test_every_training_setting_out_of_range_is_refused(settings, message):

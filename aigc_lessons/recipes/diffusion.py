@@ -18,6 +18,7 @@ defaults from it.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import torch
 
@@ -28,7 +29,7 @@ from ..data import load_mnist
 from ..family import CommandLineTrainer, Family, Option, Recipe, RecipeResult, TrainingSetup
 from ..metrics.quality import evaluate_images
 from ..models.diffusion import DiffusionModel
-from ..train.diffusion import DiffusionConfig, diffusion_training, train_diffusion
+from ..train.diffusion import DIFFUSION_RULES, DiffusionConfig, diffusion_training, train_diffusion
 
 # The full setting of the shipped weights (what they were trained with) and what fast mode changes.
 DDPM_MNIST = {"epochs": 6, "batch_size": 128, "lr": 1e-3, "warmup_steps": 500, "grad_clip": 1.0,
@@ -47,8 +48,7 @@ CONFIG_KEYS = ("epochs", "batch_size", "lr", "warmup_steps", "grad_clip", "label
 
 def _classifier_on(images: torch.Tensor, labels: torch.Tensor, test, device, steps: int) -> float:
     """Real-test-set accuracy of the small classifier trained only on ``images`` in [0, 1]."""
-    config = ClassifierConfig(**{**SYNTHETIC_CLASSIFIER.__dict__, "steps": steps})
-    classifier = train_classifier(images, labels, config, seed=0, device=device)
+    classifier = train_classifier(images, labels, replace(SYNTHETIC_CLASSIFIER, steps=steps), seed=0, device=device)
     return round(evaluate_classifier(classifier, test.images, test.labels)["accuracy"], 4)
 
 
@@ -136,8 +136,10 @@ FAMILIES = (
            recipes={"ddpm_mnist": Recipe(ddpm_mnist, DDPM_MNIST, FAST)},
            trainer=CommandLineTrainer(_build_diffusion, DDPM_MNIST,
                                       {"channels": Option(DDPM_MNIST["channels"], minimum=8),
-                                       "label_dropout": Option(DDPM_MNIST["label_dropout"], minimum=0.0),
-                                       "ema_decay": Option(DDPM_MNIST["ema_decay"], minimum=0.0),
+                                       "label_dropout": replace(DIFFUSION_RULES["label_dropout"],
+                                                                default=DDPM_MNIST["label_dropout"]),
+                                       "ema_decay": replace(DIFFUSION_RULES["ema_decay"],
+                                                            default=DDPM_MNIST["ema_decay"]),
                                        "sampling_steps": Option(DDPM_MNIST["sampling_steps"], minimum=1),
                                        "guidance": Option(DDPM_MNIST["guidance"], minimum=0.0)})),
 )

@@ -75,9 +75,6 @@ class DiffusionConfig:
     def __post_init__(self) -> None:
         check_settings(asdict(self), DIFFUSION_RULES)
         check_precision(self.precision)
-        if not 0 <= self.label_dropout < 1 or not 0 <= self.ema_decay < 1:
-            raise ValueError(f"label_dropout and ema_decay must lie in [0, 1), got {self.label_dropout} "
-                             f"and {self.ema_decay}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,6 +82,7 @@ class DiffusionConfig:
 
 DIFFUSION_RULES = {"epochs": Option(1, minimum=1), "batch_size": Option(1, minimum=1), "lr": Option(1.0, above=0),
                    "warmup_steps": Option(0, minimum=0), "grad_clip": Option(1.0, above=0),
+                   "label_dropout": Option(0.1, minimum=0, below=1), "ema_decay": Option(0.999, minimum=0, below=1),
                    "seed": Option(0, minimum=0), "log_every": Option(1, minimum=1)}
 
 
