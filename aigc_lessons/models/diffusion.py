@@ -35,9 +35,11 @@ import torch
 from torch import nn
 
 from ._checks import check_labels
-from .unet import UNet
+from .unet import UNet, timestep_embedding
 
-__all__ = ["DiffusionModel"]  # the schedule and the samplers are functions, not models
+# The schedule and the samplers are functions, not models; PointNoisePredictor is the DDPM
+# chapter's 2-D lab model and the latent model of the sampling chapter.
+__all__ = ["DiffusionModel", "PointNoisePredictor"]
 
 IMAGE_SHAPE = (1, 28, 28)
 
@@ -279,3 +281,46 @@ class DiffusionModel(nn.Module):
             if labels is not None:
                 all_labels.append(labels)
         return torch.cat(images), (torch.cat(all_labels) if all_labels else None)
+
+
+class PointNoisePredictor(nn.Module):
+    """An MLP noise predictor eps_theta(x_t, t) for vectors: points in the plane, a VAE's latent codes.
+
+    The step enters as in the U-Net: a sinusoidal embedding of t
+    (:func:`~aigc_lessons.models.unet.timestep_embedding`), passed through a small MLP,
+    is added to every hidden layer, so that one network serves every noise level.
+    Shapes: ``points (B, dim)``, ``steps (B,)`` integers -> predicted noise ``(B, dim)``.
+    Unconditional (``num_classes = None``), so the samplers call it as ``model(x, steps)``.
+
+    Example:
+        >>> net = PointNoisePredictor(hidden=32, layers=2)
+        >>> net(torch.zeros(3, 2), torch.tensor([0, 10, 999])).shape
+        torch.Size([3, 2])
+    """
+
+    num_classes = None
+
+    def __init__(self, dim: int = 2, hidden: int = 128, layers: int = 3, embed_dim: int = 32) -> None:
+        super().__init__()
+        if dim < 1 or hidden < 1 or layers < 1 or embed_dim < 2 or embed_dim % 2:
+            raise ValueError(f"dim, hidden and layers must be >= 1 and embed_dim an even number >= 2, "
+                             f"got {dim}, {hidden}, {layers}, {embed_dim}")
+        self.dim, self.embed_dim = dim, embed_dim
+        self.time_mlp = nn.Sequential(nn.Linear(embed_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.inputs = nn.Linear(dim, hidden)
+        self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers - 1))
+        self.output = nn.Linear(hidden, dim)
+        self.act = nn.SiLU()
+
+    def forward(self, points: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        name = type(self).__name__
+        if points.dim() != 2 or points.shape[1] != self.dim:
+            raise ValueError(f"{name} expects points of shape (B, {self.dim}), got {tuple(points.shape)}")
+        if steps.shape != (points.shape[0],) or steps.is_floating_point():
+            raise ValueError(f"{name} expects integer steps of shape ({points.shape[0]},), got "
+                             f"{tuple(steps.shape)} {steps.dtype}")
+        time = self.time_mlp(timestep_embedding(steps, self.embed_dim))
+        h = self.act(self.inputs(points) + time)
+        for layer in self.hidden:
+            h = self.act(layer(h) + time)
+        return self.output(h)
