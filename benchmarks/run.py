@@ -19,6 +19,9 @@ What is compared (see the README in this folder):
   of training images;
 - *time to quality*: wall-clock time until the VAE reaches a stated test
   negative ELBO;
+- *diffusion*: training images/s of ``ddpm_mnist``'s network (float32 and bfloat16) and
+  sampling images/s of the shipped model per number of DDIM steps;
+- *diffusion-quality*: training time until ``ddpm_mnist``'s recipe reaches 95% class accuracy;
 - *notebooks*: time of every notebook in the table of contents in fast mode;
 - *import*: ``import aigc_lessons`` and ``aigc-lessons --help``;
 - *gpu*: eager float32, automatic mixed precision and ``torch.compile`` (only
@@ -339,6 +342,107 @@ def bench_notebooks(quick: bool) -> Section:
     return section
 
 
+def _diffusion_model():
+    """A fresh network of ``ddpm_mnist``'s size (the kwargs on its card)."""
+    from aigc_lessons import pretrained
+    from aigc_lessons.models import DiffusionModel
+
+    return DiffusionModel(**pretrained.card("ddpm_mnist")["model"]["kwargs"])
+
+
+def bench_diffusion_speed(quick: bool, device) -> Section:
+    """Training images/s of ``ddpm_mnist``'s network in fp32 and bf16; sampling images/s per number of DDIM steps."""
+    from aigc_lessons import pretrained
+    from aigc_lessons.recipes import full_setting
+    from aigc_lessons.train.diffusion import DiffusionConfig, train_diffusion
+
+    # bf16 is emulated (about 10x slower) on CPUs without bfloat16 units: a short epoch keeps the run in minutes.
+    images_per_round, rounds = (256, 1) if quick else (1_024, 2)
+    sample_count, step_counts = (20, [2, 5]) if quick else (200, [5, 10, 25, 50])
+    batch = full_setting("ddpm_mnist")["batch_size"]
+    data = load_mnist("train", value_range=(-1, 1), device=device, subset=images_per_round)
+    rates: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for round_index in range(rounds):  # alternate the precisions, so that a slow spell hits both
+        for precision in rates:
+            seed_everything(round_index)
+            config = DiffusionConfig(epochs=1, batch_size=batch, warmup_steps=1, precision=precision)
+            history, _ = train_diffusion(_diffusion_model(), data.images, config, labels=data.labels,
+                                         device=device, progress=False)
+            rates[precision].append(images_per_round / history.seconds)
+    section = Section(
+        "Diffusion: training and sampling speed",
+        f"*Training*: one epoch over {images_per_round:,} digits of a fresh network of `ddpm_mnist`'s size "
+        f"(`train_diffusion`, batch {batch}, class labels, EMA on), in float32 and with bfloat16 autocast, "
+        f"{rounds} round(s) alternating the two; median images/s. *Sampling*: the shipped `ddpm_mnist`, "
+        f"{sample_count} digits per setting (labels 0-9 in turn, one batch), DDIM with eta = 0 and the card's "
+        "guidance weight (two network calls per step on the batch, conditional and unconditional), "
+        f"on `{device}`.",
+        ["task", "setting", "images/s", "seconds per 1,000 images"],
+    )
+    for precision, values in rates.items():
+        rate = statistics.median(values)
+        section.rows.append(["training", precision, f"{rate:.0f}", f"{1000 / rate:.1f}"])
+    model = pretrained.load("ddpm_mnist", device=device).eval()
+    labels = (torch.arange(sample_count) % 10).to(device)
+    for steps in step_counts:
+        started = time.perf_counter()
+        model.sample(sample_count, labels, sampling_steps=steps, generator=torch.Generator().manual_seed(0))
+        seconds = time.perf_counter() - started
+        section.rows.append(["sampling", f"{steps} DDIM steps, guidance {model.guidance:g}",
+                             f"{sample_count / seconds:.1f}", f"{1000 * seconds / sample_count:.0f}"])
+    return section
+
+
+def bench_diffusion_quality(quick: bool, device) -> Section:
+    """Train ``ddpm_mnist``'s recipe epoch by epoch until its EMA model's samples reach 95% class accuracy."""
+    import copy
+
+    from aigc_lessons import pretrained
+    from aigc_lessons.data import TensorBatches
+    from aigc_lessons.recipes import full_setting
+    from aigc_lessons.recipes.diffusion import CONFIG_KEYS
+    from aigc_lessons.train import conditional_class_accuracy, fit
+    from aigc_lessons.train.diffusion import DiffusionConfig, diffusion_training
+
+    target, per_class, subset = (0.5, 5, 1_024) if quick else (0.95, 100, None)
+    setting = full_setting("ddpm_mnist")
+    max_epochs = 1 if quick else setting["epochs"]
+    config = DiffusionConfig(**{key: setting[key] for key in CONFIG_KEYS})
+    train = load_mnist("train", value_range=(-1, 1), device=device, subset=subset)
+    judge = pretrained.load("classifier_mnist", device=device)
+    seed_everything(config.seed)
+    model = _diffusion_model().to(device).train()
+    _, ema, step = diffusion_training(model, config, conditional=True)
+    batches = TensorBatches(train.images, train.labels, batch_size=config.batch_size, seed=config.seed)
+    elapsed, epoch, accuracy, rows = 0.0, 0, 0.0, []
+    while accuracy < target and epoch < max_epochs:
+        history = fit(step, batches, 1, log_every=config.log_every, progress=False, desc="diffusion")
+        elapsed += history.seconds
+        epoch += 1
+        averaged = copy.deepcopy(model)
+        averaged.load_state_dict(ema.module.state_dict())
+        averaged.eval()
+
+        def judged_samples(labels, averaged=averaged):  # the judge reads [0, 1]; samples are in [-1, 1]
+            return (averaged.sample(len(labels), labels, generator=torch.Generator().manual_seed(0)) + 1) / 2
+
+        accuracy, _ = conditional_class_accuracy(judge, judged_samples, per_class=per_class, device=device)
+        rows.append([str(epoch), f"{elapsed:.0f}", f"{accuracy:.1%}"])
+    section = Section(
+        "Diffusion: time to class accuracy",
+        f"`ddpm_mnist`'s recipe (its full setting: batch {config.batch_size}, Adam {config.lr:g} with "
+        f"{config.warmup_steps} warm-up steps, EMA {config.ema_decay:g}, label dropout {config.label_dropout:g}) "
+        f"trained from scratch one epoch at a time on {len(train):,} digits, on `{device}`; after every epoch "
+        f"the EMA weights draw {per_class} samples per digit with the card's sampler (DDIM, "
+        f"{model.sampling_steps} steps, guidance {model.guidance:g}) and the reference classifier reads them. "
+        f"Training time only (sampling and judging excluded); the run stops at {target:.0%} class accuracy "
+        f"or after {max_epochs} epoch(s).",
+        ["epoch", "training seconds", "class accuracy"],
+        rows,
+    )
+    return section
+
+
 GRADE_CHAPTER = "book/foundations/math_foundations.ipynb"  # the shortest chapter with coding exercises
 
 
@@ -500,7 +604,7 @@ def machine() -> str:
             f"- GPU: {gpu}\n- Python {platform.python_version()}, torch {torch.__version__}")
 
 
-BENCHMARKS = ["throughput", "quality", "notebooks", "import", "gpu", "grading"]
+BENCHMARKS = ["throughput", "quality", "diffusion", "diffusion-quality", "notebooks", "import", "gpu", "grading"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -518,6 +622,8 @@ def main(argv: list[str] | None = None) -> int:
     runners = {
         "throughput": lambda: bench_throughput(args.quick, device),
         "quality": lambda: bench_time_to_quality(args.quick, device),
+        "diffusion": lambda: bench_diffusion_speed(args.quick, device),
+        "diffusion-quality": lambda: bench_diffusion_quality(args.quick, device),
         "notebooks": lambda: bench_notebooks(args.quick),
         "import": lambda: bench_import(args.quick),
         "gpu": lambda: bench_gpu(args.quick),
@@ -531,8 +637,9 @@ def main(argv: list[str] | None = None) -> int:
             print(section.markdown(), flush=True)
     title = "# Benchmark results" + (" (quick run: tiny budgets, not representative)" if args.quick else "")
     command = ("python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
-    stamp = (f"*Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}`; "
-             f"load average {load:.2f} at the start.*")
+    # Each section names its own machine: with --add, sections measured on different machines sit side by side.
+    stamp = (f"*Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}` on {_cpu_name()} "
+             f"(bfloat16 units: {_bfloat16_units()}); load average {load:.2f} at the start.*")
     blocks = {section.title: section.markdown().replace("\n\n", f"\n\n{stamp}\n\n", 1) for section in sections}
     if args.add and args.out.exists():  # keep the other sections of the existing file
         kept = {block.split("\n", 1)[0]: "## " + block

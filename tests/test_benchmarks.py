@@ -30,6 +30,17 @@ def test_quick_benchmarks_write_a_results_table(tmp_path, mnist_available):
     assert sum(line.startswith("| convolutional cGAN") for line in text.splitlines()) == 2  # fp32 and bf16
 
 
+def test_quick_diffusion_benchmarks_write_their_sections(tmp_path, mnist_available):
+    out = tmp_path / "RESULTS.md"
+    assert benchmarks.main(["--quick", "--only", "diffusion", "diffusion-quality", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    rows = [line.split(" | ")[:2] for line in text.splitlines() if line.startswith("| training") or
+            line.startswith("| sampling")]
+    assert rows == [["| training", "fp32"], ["| training", "bf16"], ["| sampling", "2 DDIM steps, guidance 1"],
+                    ["| sampling", "5 DDIM steps, guidance 1"]]
+    assert "## Diffusion: time to class accuracy" in text and "\n| 1 | " in text  # one epoch in quick mode
+
+
 def test_section_renders_a_markdown_table():
     section = benchmarks.Section("Title", "How.", ["a", "b"], [["1", "2"]])
     assert section.markdown() == "## Title\n\nHow.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
