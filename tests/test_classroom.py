@@ -287,6 +287,11 @@ def test_check_helpers_say_what_is_wrong_and_by_how_much(tmp_path, monkeypatch):
         ("d-ex-1", "passed"), ("d-ex-2", "partial"), ("d-ex-3", "partial"), ("d-ex-4", "not attempted"),
         ("d-ex-5", "not attempted")]
 
+    monkeypatch.setenv(GRADE_LOG_ENV, str(tmp_path / "deleted folder" / "log.jsonl"))
+    with pytest.warns(RuntimeWarning, match="could not write this check to the grade log"):
+        unlogged = report("d-ex-6", [])
+    assert unlogged.status == "passed", "a grade log that cannot be written must not hide the feedback"
+
 
 # --------------------------------------------------------------------------- grading
 

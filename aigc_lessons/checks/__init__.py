@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -116,8 +117,12 @@ def _record(result: CheckResult) -> None:
     """Append the result to the grade log when the grader set ``AIGC_LESSONS_GRADE_LOG``."""
     path = os.environ.get(GRADE_LOG_ENV)
     if path:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({**asdict(result), "status": result.status}) + "\n")
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({**asdict(result), "status": result.status}) + "\n")
+        except OSError as error:  # the learner still gets the feedback; the grader reports the missing entry
+            warnings.warn(f"could not write this check to the grade log {path} ({error}); "
+                          f"unset {GRADE_LOG_ENV} unless a grader set it", RuntimeWarning, stacklevel=3)
 
 
 def run_learner_code(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
