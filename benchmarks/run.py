@@ -395,8 +395,6 @@ def bench_diffusion_speed(quick: bool, device) -> Section:
 
 def bench_diffusion_quality(quick: bool, device) -> Section:
     """Train ``ddpm_mnist``'s recipe epoch by epoch until its EMA model's samples reach 95% class accuracy."""
-    import copy
-
     from aigc_lessons import pretrained
     from aigc_lessons.data import TensorBatches
     from aigc_lessons.recipes import full_setting
@@ -419,11 +417,9 @@ def bench_diffusion_quality(quick: bool, device) -> Section:
         history = fit(step, batches, 1, log_every=config.log_every, progress=False, desc="diffusion")
         elapsed += history.seconds
         epoch += 1
-        averaged = copy.deepcopy(model)
-        averaged.load_state_dict(ema.module.state_dict())
-        averaged.eval()
+        averaged = ema.module  # the EMA weights, sampled in place as the command line's trainer does
 
-        def judged_samples(labels, averaged=averaged):  # the judge reads [0, 1]; samples are in [-1, 1]
+        def judged_samples(labels):  # the judge reads [0, 1]; samples are in [-1, 1]
             return (averaged.sample(len(labels), labels, generator=torch.Generator().manual_seed(0)) + 1) / 2
 
         accuracy, _ = conditional_class_accuracy(judge, judged_samples, per_class=per_class, device=device)
