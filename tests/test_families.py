@@ -14,6 +14,7 @@ from aigc_lessons.recipes import FAMILIES, RECIPES, full_setting
 from aigc_lessons.runs import RunConfig
 from aigc_lessons.runs.config import prepare
 from aigc_lessons.train import CganConfig, GanConfig, VaeConfig
+from aigc_lessons.train.gpt import GptConfig
 from aigc_lessons.trainers import TRAINERS, get_trainer
 
 PACKAGE = Path(__file__).resolve().parent.parent / "aigc_lessons"
@@ -134,13 +135,22 @@ INVALID = [  # (what is built, the settings, the start of the message)
     ("vae", {"epochs": 0}, "epochs must be a positive integer"),
     ("cgan", {"lr_generator": 0.0}, "lr_generator must be a number > 0"),
     ("cgan", {"batch_size": -3}, "batch_size must be a positive integer"),
+    ("gpt", {"steps": 0}, "steps must be a positive integer"),
+    ("gpt", {"lr": 0.0}, "lr must be a number > 0"),
+    ("gpt", {"beta2": 1.0}, "beta2 must be a number >= 0 and < 1"),
+    ("gpt", {"eval_tokens": 0}, "eval_tokens must be a positive integer (>= 1) or None"),
+    ("gpt", {"grad_clip": 0}, "grad_clip must be a number > 0"),
+    ("gpt", {"precision": "fp16"}, "precision must be"),
+    ("gpt", {"steps": 1000, "eval_every": 300}, "steps (1000) must be a multiple of eval_every (300)"),
+    ("gpt", {"lr": 1e-4, "min_lr": 1e-3}, "min_lr (0.001) must not exceed lr (0.0001)"),
 ]
 
 
 @pytest.mark.parametrize("kind, settings, message", INVALID)
 def test_every_setting_out_of_range_is_refused_with_its_range(kind, settings, message):
     build = {"run": lambda s: prepare(RunConfig(**s)), "gan": lambda s: GanConfig(**s),
-             "vae": lambda s: VaeConfig(**s), "cgan": lambda s: CganConfig(**s)}[kind]
+             "vae": lambda s: VaeConfig(**s), "cgan": lambda s: CganConfig(**s),
+             "gpt": lambda s: GptConfig(**s)}[kind]
     with pytest.raises(ValueError) as error:
         build(settings)
     assert str(error.value).startswith(message), str(error.value)
