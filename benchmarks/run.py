@@ -442,6 +442,62 @@ def bench_diffusion_quality(quick: bool, device) -> Section:
 GRADE_CHAPTER = "book/foundations/math_foundations.ipynb"  # the shortest chapter with coding exercises
 
 
+def _gpt_model():
+    """A fresh network of ``gpt_shakespeare``'s size (the kwargs on its card)."""
+    from aigc_lessons import pretrained
+    from aigc_lessons.models import GPT
+
+    return GPT(**pretrained.card("gpt_shakespeare")["model"]["kwargs"])
+
+
+def bench_text_speed(quick: bool, device) -> Section:
+    """Training tokens/s of ``gpt_shakespeare``'s network in fp32 and bf16; generation tokens/s with and without the key-value cache."""
+    from aigc_lessons.recipes import full_setting
+    from aigc_lessons.train.gpt import GptConfig, train_gpt
+
+    setting = full_setting("gpt_shakespeare")
+    steps, rounds = (4, 1) if quick else (10, 2)  # bf16 is emulated (about 10x slower) without bfloat16 units
+    batch, context = setting["batch_size"], setting["context_length"]
+    text = torch.randint(0, 75, (200_000,), generator=torch.Generator().manual_seed(0))
+    rates: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for round_index in range(rounds):  # alternate the precisions, so that a slow spell hits both
+        for precision in rates:
+            seed_everything(round_index)
+            config = GptConfig(steps=steps, eval_every=steps, batch_size=batch, warmup_steps=1,
+                               precision=precision)
+            history = train_gpt(_gpt_model(), text, config, device=device, progress=False)
+            rates[precision].append(steps * batch * context / history.seconds)
+    section = Section(
+        "Text: GPT training and generation speed",
+        f"*Training*: {steps} steps of batches of {batch} random blocks of {context} tokens (`train_gpt`, "
+        f"AdamW) on a fresh network of `gpt_shakespeare`'s size, in float32 and with bfloat16 autocast, "
+        f"{rounds} round(s) alternating the two; median tokens/s. *Generation*: the same network (random "
+        "weights: speed does not depend on them) samples one sequence from a one-character prompt, "
+        "with the key-value cache (each step feeds one new token) and without it (each step feeds "
+        "the whole sequence so far); within the context, and past it, where the window slides "
+        f"and the cache is rebuilt every step; on `{device}`.",
+        ["task", "setting", "tokens/s", "ratio"],
+    )
+    for precision, values in rates.items():
+        ratio = statistics.median(values) / statistics.median(rates["fp32"])
+        section.rows.append(["training", precision, f"{statistics.median(values):,.0f}", f"{ratio:.2f}"])
+    model = _gpt_model().to(device).eval()
+    lengths = {"within the context": context - 1, "past the context": 2 * context} if not quick \
+        else {"within the context": 16}
+    for where, length in lengths.items():
+        timings = {}
+        for use_cache in (True, False, True, False):  # twice each, alternating; the best of two
+            started = time.perf_counter()
+            model.generate([0], length, generator=torch.Generator().manual_seed(0), use_cache=use_cache)
+            rate = length / (time.perf_counter() - started)
+            timings[use_cache] = max(timings.get(use_cache, 0.0), rate)
+        for use_cache in (True, False):
+            section.rows.append([f"generation, {length} tokens {where}",
+                                 "key-value cache" if use_cache else "no cache",
+                                 f"{timings[use_cache]:,.0f}", f"{timings[use_cache] / timings[False]:.2f}"])
+    return section
+
+
 def _class_of_submissions(folder: Path, count: int) -> dict[str, int]:
     """``count`` submissions of GRADE_CHAPTER's student version: solved, half solved, and untouched, in turn."""
     import nbformat
@@ -600,7 +656,7 @@ def machine() -> str:
             f"- GPU: {gpu}\n- Python {platform.python_version()}, torch {torch.__version__}")
 
 
-BENCHMARKS = ["throughput", "quality", "diffusion", "diffusion-quality", "notebooks", "import", "gpu", "grading"]
+BENCHMARKS = ["throughput", "quality", "diffusion", "diffusion-quality", "text", "notebooks", "import", "gpu", "grading"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -620,6 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         "quality": lambda: bench_time_to_quality(args.quick, device),
         "diffusion": lambda: bench_diffusion_speed(args.quick, device),
         "diffusion-quality": lambda: bench_diffusion_quality(args.quick, device),
+        "text": lambda: bench_text_speed(args.quick, device),
         "notebooks": lambda: bench_notebooks(args.quick),
         "import": lambda: bench_import(args.quick),
         "gpu": lambda: bench_gpu(args.quick),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+import pytest
+
 from tests.book_build import ROOT
 
 _spec = importlib.util.spec_from_file_location("benchmarks_run", ROOT / "benchmarks" / "run.py")
@@ -56,3 +58,15 @@ def test_add_replaces_only_the_sections_it_runs(tmp_path):
     assert "## Kept section\n\nkept text" in text
     assert "old numbers" not in text and text.count("## Import time") == 1
     assert "- CPU: old" not in text  # the machine header describes the machine of the latest run
+
+
+def test_quick_text_benchmark_writes_its_section(tmp_path):
+    from aigc_lessons import pretrained
+
+    if not pretrained.exists("gpt_shakespeare"):
+        pytest.skip("gpt_shakespeare weights not trained yet")
+    out = tmp_path / "RESULTS.md"
+    assert benchmarks.main(["--quick", "--only", "text", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "## Text: GPT training and generation speed" in text
+    assert "| training | bf16 |" in text and "key-value cache" in text and "no cache" in text
