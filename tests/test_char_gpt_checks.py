@@ -14,7 +14,7 @@ from aigc_lessons.checks.char_gpt import (
     check_bpe_merge,
 )
 from aigc_lessons.text.copying import copied_span_lengths, longest_copied_span
-from aigc_lessons.text.tokens import _merge
+from aigc_lessons.text.tokens import merge_pair
 
 
 def _brute_force_longest(text: str, source: str) -> int:
@@ -90,7 +90,7 @@ def test_block_shift_check():
 
 
 def test_bpe_merge_check():
-    assert check_bpe_merge(_merge).passed  # the package's own merge is the right answer
+    assert check_bpe_merge(merge_pair).passed  # the package's own merge is the right answer
 
     def overlapping(ids, pair, new_id):  # merges [1, 1, 1] into [n, n]: pairs share a token
         out = list(ids)

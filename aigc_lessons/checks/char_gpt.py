@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..text.tokens import merge_pair
 from . import CheckResult, call_learner, describe_mismatch, report
 
 
@@ -105,18 +106,6 @@ def check_block_shift(learner_fn, exercise: str = "char-gpt-ex-2") -> CheckResul
     return report(exercise, problems, partial=passed / len(cases))
 
 
-def _reference_merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    merged, i = [], 0
-    while i < len(ids):
-        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
-            merged.append(new_id)
-            i += 2
-        else:
-            merged.append(ids[i])
-            i += 1
-    return merged
-
-
 def check_bpe_merge(learner_fn, exercise: str = "char-gpt-ex-3") -> CheckResult:
     """Check ``learner_fn(ids, pair, new_id)`` replaces every occurrence of ``pair`` by ``new_id``.
 
@@ -146,7 +135,7 @@ def check_bpe_merge(learner_fn, exercise: str = "char-gpt-ex-3") -> CheckResult:
         except (TypeError, ValueError):
             problems.append(f"{label}: expected a list of integers, got {type(value).__name__}")
             continue
-        expected = _reference_merge(original, pair, new_id)
+        expected = merge_pair(original, pair, new_id)
         if value != expected:
             hint = ""
             if value == original:

@@ -40,7 +40,7 @@ import math
 import torch
 from torch import nn
 
-from .gpt import Block, CausalSelfAttention
+from .gpt import GPT, Block, CausalSelfAttention
 
 # CrossAttention and DecoderBlock are building blocks, not models of their own.
 __all__ = ["Seq2SeqTransformer"]
@@ -155,14 +155,7 @@ class Seq2SeqTransformer(nn.Module):
         self.decoder_norm = nn.LayerNorm(embed_dim)
         self.head = nn.Linear(embed_dim, target_vocab_size)
         self.dropout = nn.Dropout(dropout)
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
+        self.apply(GPT._init_weights)  # the GPT's initialisation: N(0, 0.02), zero biases
 
     def _check_ids(self, ids: torch.Tensor, vocab_size: int, what: str) -> None:
         if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype != torch.long:

@@ -60,6 +60,7 @@ from .tokens import (
     CHUNK,
     BytePairEncoding,
     CharVocab,
+    merge_pair,
     train_bpe,
 )
 from .copying import (
@@ -167,6 +168,7 @@ __all__ = [
     "longest_copied_span",
     "measure_continuations",
     "meteor",
+    "merge_pair",
     "meteor_alignment",
     "ngram_counts",
     "number_to_words",

@@ -96,8 +96,13 @@ class CharVocab:
 CHUNK = re.compile(r" ?[^\W\d_]+| ?\d+| ?[^\s\w]+|\s+(?!\S)|\s+| ?_+")
 
 
-def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    """``ids`` with each occurrence of ``pair`` (left to right, not overlapping) made ``new_id``."""
+def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    """``ids`` with each occurrence of ``pair`` (left to right, not overlapping) made ``new_id``.
+
+    Example:
+        >>> merge_pair([1, 2, 1, 2, 2], (1, 2), 9)
+        [9, 9, 2]
+    """
     merged, i = [], 0
     while i < len(ids):
         if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
@@ -144,7 +149,7 @@ class BytePairEncoding:
             pair = min(pairwise(ids), key=lambda p: ranks.get(p, len(ranks)))
             if pair not in ranks:
                 break
-            ids = _merge(ids, pair, 256 + ranks[pair])
+            ids = merge_pair(ids, pair, 256 + ranks[pair])
         return ids
 
     def encode(self, text: str) -> list[int]:
@@ -186,5 +191,5 @@ def train_bpe(text: str, merges: int) -> BytePairEncoding:
             break
         best = max(pairs, key=lambda pair: (pairs[pair], pair))  # a tie: the larger ids
         learned.append(best)
-        chunks = {tuple(_merge(list(ids), best, new_id)): count for ids, count in chunks.items()}
+        chunks = {tuple(merge_pair(list(ids), best, new_id)): count for ids, count in chunks.items()}
     return BytePairEncoding(learned)

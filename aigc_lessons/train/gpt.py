@@ -57,11 +57,7 @@ class GptConfig:
     def __post_init__(self) -> None:
         check_settings(asdict(self), GPT_RULES)
         check_precision(self.precision)
-        if self.min_lr > self.lr:
-            raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr})")
-        if self.steps % self.eval_every:
-            raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every "
-                             f"({self.eval_every})")
+        check_schedule(self)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,6 +70,20 @@ GPT_RULES = {"steps": Option(1, minimum=1), "batch_size": Option(1, minimum=1),
              "eval_every": Option(1, minimum=1),
              "eval_tokens": Option(None, minimum=1, none_ok=True, kind=int),
              "seed": Option(0, minimum=0), "log_every": Option(1, minimum=1)}
+
+
+def check_schedule(config) -> None:
+    """What the warm-up and cosine schedule needs beyond each setting's own range.
+
+    Shared by every config trained with :func:`learning_rate` (``GptConfig``, ``Seq2SeqConfig``):
+    the floor ``min_lr`` must not exceed ``lr``, and ``steps`` must be a multiple of
+    ``eval_every`` so that the last step is evaluated.
+    """
+    if config.min_lr > config.lr:
+        raise ValueError(f"min_lr ({config.min_lr}) must not exceed lr ({config.lr})")
+    if config.steps % config.eval_every:
+        raise ValueError(f"steps ({config.steps}) must be a multiple of eval_every "
+                         f"({config.eval_every})")
 
 
 def next_token_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ from torch.nn import functional as F
 from ..core import get_device, seed_everything
 from ..family import Option, check_settings
 from ..text.translation_task import CharTokenizer
-from .gpt import gpt_optimizer, learning_rate
+from .gpt import GPT_RULES, check_schedule, gpt_optimizer, learning_rate
 from .loop import History, fit
 
 
@@ -58,23 +58,16 @@ class Seq2SeqConfig:
 
     def __post_init__(self) -> None:
         check_settings(asdict(self), SEQ2SEQ_RULES)
-        if self.min_lr > self.lr:
-            raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr})")
-        if self.steps % self.eval_every:
-            raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every "
-                             f"({self.eval_every})")
+        check_schedule(self)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-SEQ2SEQ_RULES = {"steps": Option(1, minimum=1), "batch_size": Option(1, minimum=1),
-                 "lr": Option(1.0, above=0), "min_lr": Option(0.0, minimum=0),
-                 "warmup_steps": Option(0, minimum=0), "weight_decay": Option(0.0, minimum=0),
-                 "beta2": Option(0.99, minimum=0, below=1), "grad_clip": Option(1.0, above=0),
+# the GPT's optimizer and schedule settings, with validation examples instead of tokens
+SEQ2SEQ_RULES = {**{name: rule for name, rule in GPT_RULES.items() if name != "eval_tokens"},
                  "label_smoothing": Option(0.0, minimum=0, below=1),
-                 "eval_every": Option(1, minimum=1), "eval_examples": Option(1, minimum=1),
-                 "seed": Option(0, minimum=0), "log_every": Option(1, minimum=1)}
+                 "eval_examples": Option(1, minimum=1)}
 
 
 def shift_targets(targets: list[str], tokenizer: CharTokenizer, length: int
