@@ -11,6 +11,7 @@ Subcommands (``aigc-lessons COMMAND --help`` for each)::
     aigc-lessons eval RUN                    the evaluation chapter's metrics for a run
     aigc-lessons student                     build the student versions of the notebooks
     aigc-lessons grade SUBMISSIONS           grade submitted notebooks into a CSV file
+    aigc-lessons serve [options]             the shipped models over HTTP, with a web page
 
 The module imports nothing heavy at the top (no torch), so ``--help`` is fast;
 each command imports what it needs. Exit codes: 0 success, 1 the command
@@ -146,7 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=lambda: "models:\n" + _model_list() + "\n\nUnset options take the model's defaults: the full setting "
                "of its shipped weights (fast defaults when AIGC_LESSONS_FAST=1 or --fast).\nexample:\n"
                "  aigc-lessons train gan_mlp --epochs 5 --run-dir runs/gan\n"
-               "  aigc-lessons train gan_mlp --epochs 10 --run-dir runs/gan --resume",
+               "  aigc-lessons train gan_mlp --epochs 10 --run-dir runs/gan --resume\n"
+               "data-parallel, 2 processes (--batch-size is per process; rank 0 writes the run folder):\n"
+               "  torchrun --standalone --nproc_per_node 2 -m aigc_lessons.cli train gan_mlp --run-dir runs/ddp\n"
+               "TensorBoard (losses and sample grids of every run):\n"
+               "  tensorboard --logdir runs",
     )
     train.add_argument("model", metavar="MODEL", help="which model to train (see 'aigc-lessons list')")
     train.add_argument("--run-dir", help="run folder (default: <runs root>/<MODEL>)")
@@ -166,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a model option, for example --set latent_dim=64 (see the model's options in 'list')")
     train.add_argument("--fast", action="store_true", help="use the fast-mode defaults (as AIGC_LESSONS_FAST=1)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    train.add_argument("--no-tensorboard", action="store_true",
+                       help="write no TensorBoard event files (by default the run folder gets them)")
     train.set_defaults(handler=cmd_train)
 
     sample = commands.add_parser("sample", help="draw samples from a run and save an image grid (PNG)",
@@ -222,6 +229,29 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the gradebook exported from Canvas, for the students' Canvas IDs")
     grade.add_argument("--assignment", metavar="NAME", help="the Canvas assignment column (default: the notebook)")
     grade.set_defaults(handler=cmd_grade)
+
+    serve = commands.add_parser("serve", help="serve the shipped models over HTTP, with a web page",
+                                description="A FastAPI app under uvicorn: digits, text and translation "
+                                            "endpoints (/v1/...), OpenAPI docs at /docs, the web page at /.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_non_negative_int, default=8000, help="port (default 8000)")
+    serve.add_argument("--models", nargs="+", metavar="NAME",
+                       help="models to load (default: every shipped digit and text model)")
+    serve.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    serve.add_argument("--max-batch", type=_positive_int, default=256, metavar="IMAGES",
+                       help="most images in one forward pass (default 256)")
+    serve.add_argument("--no-batching", action="store_true", help="run every request on its own (baseline)")
+    serve.add_argument("--batch-wait-ms", type=_number, default=1.0,
+                       help="how long a batch waits for more requests (default 1 ms)")
+    serve.add_argument("--max-queue", type=_positive_int, default=64, metavar="REQUESTS",
+                       help="requests admitted per model; beyond it 429 (default 64)")
+    serve.add_argument("--timeout", type=_number, default=10.0, metavar="SECONDS",
+                       help="per-request timeout, 504 beyond it (default 10)")
+    serve.add_argument("--max-count", type=_positive_int, default=64, help="images per request (default 64)")
+    serve.add_argument("--threads", type=_positive_int, default=1,
+                       help="torch threads per model worker (default 1: the server needs a core too)")
+    serve.add_argument("--no-request-log", action="store_true", help="no JSON line per request")
+    serve.set_defaults(handler=cmd_serve)
     return parser
 
 
@@ -398,23 +428,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Resuming passes only what was given: the rest is as the run folder stores it.
     changes = {"model": args.model, "options": dict(args.options), **given}
     config = changes if args.resume else RunConfig(**changes)
-    print(f"{'resuming' if args.resume else 'training'} {args.model} in {run_dir}", flush=True)
+    # Under torchrun every process runs this command; rank 0 alone speaks (and writes the run folder).
+    say = print if os.environ.get("RANK", "0") == "0" else (lambda *args, **kwargs: None)
+    say(f"{'resuming' if args.resume else 'training'} {args.model} in {run_dir}", flush=True)
     try:
         result = train_run(run_dir, config, resume=args.resume, progress=not args.no_progress,
-                           fast=True if args.fast else None)
+                           fast=True if args.fast else None, tensorboard=not args.no_tensorboard)
     except KeyboardInterrupt:
         done = list_checkpoints(run_dir) if run_dir.exists() else []
         where = f"the last checkpoint is epoch {done[-1]}" if done else "no checkpoint was written yet"
-        print(f"\ninterrupted: {where}. Continue with:\n  {PROG} train {args.model} --run-dir {run_dir} --resume",
-              file=sys.stderr)
+        say(f"\ninterrupted: {where}. Continue with:\n  {PROG} train {args.model} --run-dir {run_dir} --resume",
+            file=sys.stderr)
         return 130
     except (RunError, UnknownModelError, ValueError, MnistDataError, NonFiniteLossError) as error:
         raise CommandError(str(error)) from error
     last = result.history.rows[-1] if result.history.rows else {}
     losses = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("epoch", "step"))
-    print(f"done: epochs {result.start_epoch + 1}-{result.config.epochs} in {result.seconds:.1f} s"
-          + (f"; last losses: {losses}" if losses else ""))
-    print(f"run folder: {run_dir} (config.json, metrics.jsonl, checkpoints/, samples/)")
+    say(f"done: epochs {result.start_epoch + 1}-{result.config.epochs} in {result.seconds:.1f} s"
+        + (f"; last losses: {losses}" if losses else ""))
+    events = "" if args.no_tensorboard else ", TensorBoard events"
+    say(f"run folder: {run_dir} (config.json, metrics.jsonl, checkpoints/, samples/{events})")
     return 0
 
 
@@ -481,6 +514,31 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if course.tampering:
         return 4
     return 3 if course.pdf_failures else 0
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve.limits import ALL_MODELS, ServeSettings
+
+    try:
+        settings = ServeSettings(host=args.host, port=args.port, models=tuple(args.models or ALL_MODELS),
+                                 device=args.device, batching=not args.no_batching,
+                                 max_batch_images=args.max_batch, batch_wait_ms=args.batch_wait_ms,
+                                 max_queue=args.max_queue, timeout_s=args.timeout, max_count=args.max_count,
+                                 threads=args.threads, log_requests=not args.no_request_log)
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    os.environ.setdefault("OMP_NUM_THREADS", str(settings.threads))  # before torch is imported
+    from .pretrained import PretrainedError
+    from .serve.app import run
+
+    try:
+        run(settings)
+    except PretrainedError as error:
+        raise CommandError(f"refusing to serve: {error}") from error
+    return 0
 
 
 # --------------------------------------------------------------------------- entry point

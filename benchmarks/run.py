@@ -22,6 +22,11 @@ What is compared (see the README in this folder):
 - *diffusion*: training images/s of ``ddpm_mnist``'s network (float32 and bfloat16) and
   sampling images/s of the shipped model per number of DDIM steps;
 - *diffusion-quality*: training time until ``ddpm_mnist``'s recipe reaches 95% class accuracy;
+- *serving*: ``aigc-lessons serve`` under load on 127.0.0.1 (``benchmarks/load_test.py``):
+  latency percentiles and images/s of the cGAN, with and without batching, and overload;
+- *distributed*: one process against ``torchrun`` with 2 gloo processes, the same global batch;
+- *privacy*: DP-SGD (Opacus) training time and accuracy per target ε;
+- *robustness*: FGSM adversarial training with a random start, images/s and time to PGD-20 >= 85%;
 - *notebooks*: time of every notebook in the table of contents in fast mode;
 - *import*: ``import aigc_lessons`` and ``aigc-lessons --help``;
 - *gpu*: eager float32, automatic mixed precision and ``torch.compile`` (only
@@ -576,6 +581,150 @@ def _best_of(command: list[str], repeats: int) -> float:
     return min(times)
 
 
+def bench_serving(quick: bool, device) -> Section:
+    """``aigc-lessons serve`` under load on 127.0.0.1: latency percentiles and images/s, with and without batching."""
+    from aigc_lessons.serve.loadtest import measure
+
+    server_device = "cuda" if getattr(device, "type", str(device)) == "cuda" else "cpu"
+    rows, overload = measure(quick, server_device, log=lambda line: None)
+    statuses = ", ".join(f"{code}: {n}" for code, n in overload["statuses"].items())
+    section = Section(
+        "Serving: the cGAN behind HTTP",
+        "`python benchmarks/load_test.py` (the same code): `aigc-lessons serve --models cgan_mnist` in its own "
+        "process on a free 127.0.0.1 port, closed-loop clients on the same machine (a minimal asyncio HTTP/1.1 "
+        "client), each scenario bounded in requests and seconds; server with one torch thread and a JSON log "
+        f"line per request. Overload: {overload['clients']} clients against a queue of {overload['max_queue']}: "
+        f"{overload['requests']} answers ({statuses}), server alive {overload['alive']}, a normal request "
+        f"afterwards {overload['status_after']} in {overload['first_request_after_ms']} ms.",
+        ["batching", "images/request", "clients", "requests", "failed", "p50 ms", "p95 ms", "p99 ms", "images/s"],
+    )
+    for row in rows:
+        section.rows.append(["yes" if row.batching else "no", str(row.count), str(row.concurrency),
+                             str(row.requests), str(row.failed), f"{row.percentile(50):.1f}",
+                             f"{row.percentile(95):.1f}", f"{row.percentile(99):.1f}", f"{row.images_per_s:,.0f}"])
+    return section
+
+
+def bench_distributed(quick: bool, device) -> Section:
+    """One process at batch 128 against ``torchrun`` with 2 gloo processes at batch 64 each (same global batch)."""
+    import re
+    import subprocess
+    import tempfile
+
+    from aigc_lessons.runs.distributed import run_torchrun
+
+    subset = 1_024 if quick else 10_240
+    section = Section(
+        "Distributed training",
+        f"`aigc-lessons train MODEL` on the CPU, {subset:,} images, 1 epoch, global batch 128: one process at "
+        "`--batch-size 128` (with torch's default threads, and with one thread) against "
+        "`torchrun --nproc_per_node 2` (gloo backend) at `--batch-size 64` per process, one thread each "
+        "(torchrun's default). DistributedDataParallel averages the gradients of every step over the "
+        "processes. *Training s* is the time of the epoch as the run reports it; *wall s* adds starting the "
+        "processes, importing torch and loading the data. One round: on a machine shared with other jobs, "
+        "the 2-thread single process is the most sensitive to them (its threads meet at every matrix product).",
+        ["model", "processes x threads", "batch per process", "images/s", "training s", "wall s",
+         "vs 1 process (default threads)"],
+    )
+
+    def run(model: str, processes: int, threads: int, folder: Path) -> tuple[float, float]:
+        arguments = ["-m", "aigc_lessons.cli", "train", model, "--run-dir", str(folder), "--epochs", "1",
+                     "--subset", str(subset), "--batch-size", str(128 // processes), "--device", "cpu",
+                     "--no-progress", "--no-tensorboard"]
+        environment = {"OMP_NUM_THREADS": str(threads)}
+        if processes == 1:
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, *arguments], capture_output=True, text=True, check=True,
+                                  timeout=1800, env={**os.environ, **environment})
+            output, wall = done.stdout, time.perf_counter() - started
+        else:
+            done = run_torchrun(arguments, nproc=processes, timeout=1800, env=environment)
+            output, wall = done.stdout, done.seconds
+        return float(re.search(r"done: epochs \S+ in ([\d.]+) s", output).group(1)), wall
+
+    images = subset // 128 * 128
+    with tempfile.TemporaryDirectory(prefix="aigc-ddp-") as work:
+        for model in ("gan_mlp", "vae"):
+            reference = None
+            for processes, threads in ((1, torch.get_num_threads()), (1, 1), (2, 1)):
+                seconds, wall = run(model, processes, threads, Path(work) / f"{model}-{processes}-{threads}")
+                rate = images / seconds
+                reference = reference or rate
+                section.rows.append([model, f"{processes} x {threads}", str(128 // processes), f"{rate:,.0f}",
+                                     f"{seconds:.1f}", f"{wall:.1f}", f"{rate / reference:.2f}x"])
+                print("| " + " | ".join(section.rows[-1]) + f" | load {os.getloadavg()[0]:.2f}", flush=True)
+    return section
+
+
+def bench_privacy(quick: bool, device) -> Section:
+    """DP-SGD (Opacus) on the MNIST classifier: wall and CPU seconds and test accuracy per target ε.
+
+    The setting is ``dp_classifier_mnist``'s full setting; quick mode trains one epoch on
+    4,096 digits per ε instead (accuracy then says little; the times say what DP-SGD costs).
+    """
+    from aigc_lessons.privacy import DPConfig, train_dp_classifier
+    from aigc_lessons.privacy.studies import NO_PRIVACY_LR
+    from aigc_lessons.recipes import full_setting
+
+    setting = full_setting("dp_classifier_mnist")
+    setting["channels"] = tuple(setting["channels"])
+    if quick:
+        setting.update(epochs=1, subset=4096)
+    epsilons = (3.0, None) if quick else (1.0, 3.0, 8.0, None)
+    section = Section(
+        "Privacy: DP-SGD training time and accuracy per ε",
+        f"`train_dp_classifier` (Opacus, RDP accountant, δ = {setting['delta']:g}, Poisson sampling, "
+        f"clipping norm {setting['max_grad_norm']}) on {setting['subset'] or 60000:,} training digits, "
+        f"{setting['epochs']} epoch(s) of batch {setting['batch_size']}, SGD lr {setting['lr']}; "
+        f"scored on the 10,000 test digits; `no privacy` is the same network and loop without "
+        f"clipping or noise (SGD lr {NO_PRIVACY_LR}: the private step diverges unclipped), on `{device}`. Wall time depends on the machine's load (the load "
+        f"average is in the last column); CPU time less so.",
+        ["target ε", "accountant ε", "noise multiplier", "test accuracy", "wall s", "CPU s", "load (1 min)"],
+    )
+    for epsilon in epsilons:
+        lr = setting["lr"] if epsilon is not None else NO_PRIVACY_LR  # lr 2.0 diverges unclipped
+        run = train_dp_classifier(DPConfig(**{**setting, "target_epsilon": epsilon, "lr": lr}),
+                                  device=device)
+        section.rows.append([
+            "no privacy" if epsilon is None else f"{epsilon:g}",
+            "-" if run.epsilon is None else f"{run.epsilon:.2f}",
+            f"{run.noise_multiplier:.3f}", f"{run.accuracy:.4f}", f"{run.seconds:.0f}",
+            f"{run.cpu_seconds:.0f}", f"{os.getloadavg()[0]:.1f}",
+        ])
+    return section
+
+
+def bench_robustness(quick: bool, device) -> Section:
+    """FGSM-RS adversarial training of ``robust_mnist``'s network: images/s and time to PGD-20 >= 85% (check batch)."""
+    from aigc_lessons.models.robust_classifier import RobustMnistCNN
+    from aigc_lessons.recipes import full_setting
+    from aigc_lessons.robustness import AdversarialTrainingConfig, train_adversarial
+
+    setting = full_setting("robust_mnist")
+    train = load_mnist("train", device=device)
+    count = 5000 if quick else 59000
+    config = AdversarialTrainingConfig(
+        epsilon=setting["epsilon"], step_ratio=setting["step_ratio"], epochs=1 if quick else setting["epochs"],
+        batch_size=setting["batch_size"], lr_max=setting["lr"],
+        epsilon_warmup_epochs=setting["epsilon_warmup_epochs"], check_steps=setting["check_steps"],
+        seed=setting["seed"])
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    result = train_adversarial(RobustMnistCNN().to(device), train.images[:count], train.labels[:count],
+                               train.images[59000:59500], train.labels[59000:59500], config, progress=False)
+    reached = next((row["seconds"] for row in result.epochs if row["check_pgd_accuracy"] >= 0.85), None)
+    section = Section(
+        "Adversarial training (FGSM-RS, robust_mnist)",
+        f"`train_adversarial`: RobustMnistCNN, ε = {setting['epsilon']}, step {setting['step_ratio']} ε, a random "
+        "start; PGD-20 on 500 held-out training digits after each epoch (early stop on it).",
+        ["device", "images", "epochs run", "images/s", "best check PGD-20", "s to check PGD-20 >= 85%", "total s"])
+    section.rows.append([str(device), str(count), str(len(result.epochs)), f"{result.images_per_second:.0f}",
+                         f"{max(row['check_pgd_accuracy'] for row in result.epochs):.1%}",
+                         "not reached" if reached is None else f"{reached:.0f}",
+                         f"{time.perf_counter() - started:.0f}"])
+    return section
+
+
 def bench_import(quick: bool) -> Section:
     repeats = 1 if quick else 5
     python = sys.executable
@@ -656,7 +805,7 @@ def machine() -> str:
             f"- GPU: {gpu}\n- Python {platform.python_version()}, torch {torch.__version__}")
 
 
-BENCHMARKS = ["throughput", "quality", "diffusion", "diffusion-quality", "text", "notebooks", "import", "gpu", "grading"]
+BENCHMARKS = ["throughput", "quality", "diffusion", "diffusion-quality", "text", "serving", "distributed", "privacy", "robustness", "notebooks", "import", "gpu", "grading"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -677,6 +826,10 @@ def main(argv: list[str] | None = None) -> int:
         "diffusion": lambda: bench_diffusion_speed(args.quick, device),
         "diffusion-quality": lambda: bench_diffusion_quality(args.quick, device),
         "text": lambda: bench_text_speed(args.quick, device),
+        "serving": lambda: bench_serving(args.quick, device),
+        "distributed": lambda: bench_distributed(args.quick, device),
+        "privacy": lambda: bench_privacy(args.quick, device),
+        "robustness": lambda: bench_robustness(args.quick, device),
         "notebooks": lambda: bench_notebooks(args.quick),
         "import": lambda: bench_import(args.quick),
         "gpu": lambda: bench_gpu(args.quick),

@@ -15,7 +15,7 @@ import pytest
 
 from aigc_lessons import cli
 
-SUBCOMMANDS = ["doctor", "data", "list", "train", "sample", "eval", "student", "grade"]
+SUBCOMMANDS = ["doctor", "data", "list", "train", "sample", "eval", "student", "grade", "serve"]
 TINY = ["--subset", "64", "--batch-size", "32", "--log-every", "1", "--device", "cpu", "--no-progress"]
 
 

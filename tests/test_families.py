@@ -14,6 +14,10 @@ from aigc_lessons.recipes import FAMILIES, RECIPES, full_setting
 from aigc_lessons.runs import RunConfig
 from aigc_lessons.runs.config import prepare
 from aigc_lessons.train import CganConfig, GanConfig, VaeConfig
+from aigc_lessons.rewards.dpo import DpoConfig
+from aigc_lessons.rewards.preferences import PreferenceConfig
+from aigc_lessons.rewards.reward_model import RewardModelConfig
+from aigc_lessons.rewards.tuning import RewardTuningConfig
 from aigc_lessons.train.gpt import GptConfig
 from aigc_lessons.trainers import TRAINERS, get_trainer
 
@@ -143,6 +147,15 @@ INVALID = [  # (what is built, the settings, the start of the message)
     ("gpt", {"precision": "fp16"}, "precision must be"),
     ("gpt", {"steps": 1000, "eval_every": 300}, "steps (1000) must be a multiple of eval_every (300)"),
     ("gpt", {"lr": 1e-4, "min_lr": 1e-3}, "min_lr (0.001) must not exceed lr (0.0001)"),
+    ("reward_tuning", {"kl_weight": -1.0}, "kl_weight must be a number >= 0"),
+    ("reward_tuning", {"steps": 0}, "steps must be a positive integer (>= 1)"),
+    ("reward_tuning", {"learning_rate": 0.0}, "learning_rate must be a number > 0"),
+    ("reward_tuning", {"baseline": "average"}, "baseline must be one of none, mean, leave_one_out"),
+    ("reward_tuning", {"kl_target": 0.0}, "kl_target must be a number > 0 or None"),
+    ("reward_tuning", {"batch_size": 1}, "the leave-one-out baseline needs batch_size >= 2"),
+    ("preferences", {"texts": 3}, "texts must be an integer >= 4"),
+    ("dpo", {"beta": 0.0}, "beta must be a number > 0"),
+    ("reward_model", {"learning_rate": 0.0}, "learning_rate must be a number > 0"),
 ]
 
 
@@ -150,7 +163,9 @@ INVALID = [  # (what is built, the settings, the start of the message)
 def test_every_setting_out_of_range_is_refused_with_its_range(kind, settings, message):
     build = {"run": lambda s: prepare(RunConfig(**s)), "gan": lambda s: GanConfig(**s),
              "vae": lambda s: VaeConfig(**s), "cgan": lambda s: CganConfig(**s),
-             "gpt": lambda s: GptConfig(**s)}[kind]
+             "gpt": lambda s: GptConfig(**s), "reward_tuning": lambda s: RewardTuningConfig(**s),
+             "preferences": lambda s: PreferenceConfig(**s), "dpo": lambda s: DpoConfig(**s),
+             "reward_model": lambda s: RewardModelConfig(**s)}[kind]
     with pytest.raises(ValueError) as error:
         build(settings)
     assert str(error.value).startswith(message), str(error.value)

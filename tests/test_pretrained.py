@@ -120,4 +120,7 @@ def test_shipped_weights_verify_and_stay_small():
         total += path.stat().st_size
         assert record["bytes"] == path.stat().st_size, f"{name}: the card's size disagrees with the file"
         assert "command" in record["card"] and "hardware" in record["card"], f"{name}: the card lacks command/hardware"
-    assert total < 20 * 2**20, f"shipped weights take {total / 2**20:.1f} MiB; the book's budget is 20 MB"
+        # each file small enough to read on a laptop and to keep the clone light
+        assert path.stat().st_size < 4 * 2**20, f"{name}: {path.stat().st_size / 2**20:.1f} MiB; a file's budget is 4 MiB"
+    # the budget grew from 20 to 32 MiB when the tuned character GPTs (about 2.4 MB each, float16) arrived
+    assert total < 32 * 2**20, f"shipped weights take {total / 2**20:.1f} MiB; the book's budget is 32 MiB"

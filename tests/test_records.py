@@ -91,11 +91,18 @@ def significant_digits(text: str) -> int:
 
 
 def measured_values() -> dict[str, float]:
-    """The records' measurements, without settings, sample sizes, losses and per-digit lists."""
+    """The records' measurements, without settings, sample sizes, losses, per-digit lists and curves.
+
+    A point of a training curve (an object with a ``step`` field, one per logged step) is plotted,
+    not quoted: its hundreds of values would match any number a page types by chance.
+    """
+    values = numbers_in_records()
+    curve_points = {ref.rsplit(".", 1)[0] for ref in values if ref.endswith(".step")}
     return {
         ref: value
-        for ref, value in numbers_in_records().items()
+        for ref, value in values.items()
         if not SETTING_FIELD.search(ref)
+        and ref.rsplit(".", 1)[0] not in curve_points
         and not (ref.startswith("card:") and ("[" in ref or "final_losses" in ref or "by_epoch" in ref))
     }
 

@@ -14,6 +14,8 @@ sampled, evaluated and resumed later::
                                             NumPy RNG states, SHA-256 of the two files above
                                             (only the latest ``keep_checkpoints`` are kept)
         eval_epoch_0030.json                written by ``evaluate_run`` / ``aigc-lessons eval``
+        events.out.tfevents.*               TensorBoard events: losses, sample grids, settings
+                                            (``aigc-lessons train`` writes them; ``tensorboard --logdir runs``)
 
 :func:`runs_table` joins the ``config.json`` and latest evaluation of every run
 in a folder: the experiment tracking of the project chapters.
@@ -27,6 +29,8 @@ The package has one module per concern; every public name is re-exported here
 * :mod:`~aigc_lessons.runs.checkpoints`: the files of a run folder, atomic writes,
   checkpoints (save, read and verify, prune), optimizer and random states as tensors + JSON;
 * :mod:`~aigc_lessons.runs.loop`: :func:`train_run`, training and resuming;
+* :mod:`~aigc_lessons.runs.distributed`: data-parallel runs under ``torchrun``
+  (DistributedDataParallel, each rank's slice of the batches, rank 0 writes);
 * :mod:`~aigc_lessons.runs.finished`: :func:`load_run`, :func:`sample_run`,
   :func:`generate_from_run`, :func:`evaluate_run`;
 * :mod:`~aigc_lessons.runs.table`: finding runs (:func:`resolve_run`, :func:`list_runs`) and :func:`runs_table`.

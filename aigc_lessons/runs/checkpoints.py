@@ -186,8 +186,13 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[int]:
     return sorted(epochs)
 
 
-def save_checkpoint(run_dir: Path, epoch: int, config: RunConfig, setup: TrainingSetup, history: History) -> Path:
-    """Write the checkpoint of the end of ``epoch`` (weights, optimizer and RNG state, history)."""
+def save_checkpoint(run_dir: Path, epoch: int, config: RunConfig, setup: TrainingSetup, history: History,
+                    world_size: int = 1) -> Path:
+    """Write the checkpoint of the end of ``epoch`` (weights, optimizer and RNG state, history).
+
+    ``world_size`` is the number of processes that trained it (``torchrun``): the
+    global batch is ``world_size * config.batch_size``.
+    """
     weights_path, state_path, record_path = checkpoint_paths(run_dir, epoch)
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     weights = {f"{name}.{key}": value for name, module in setup.modules.items()
@@ -211,6 +216,7 @@ def save_checkpoint(run_dir: Path, epoch: int, config: RunConfig, setup: Trainin
         "optimizers": optimizers_meta,
         "rng": rng_meta,
         "history": history.to_dict(),
+        "world_size": world_size,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     atomic_write_json(record_path, record)  # last: the checkpoint exists from this moment on

@@ -1,0 +1,5 @@
+import sys
+
+from .studies import main
+
+sys.exit(main())
