@@ -196,7 +196,6 @@ def train_dp_classifier(config: DPConfig | None = None, train=None, test=None, p
         True
     """
     from ..data import load_mnist
-    from tqdm.auto import tqdm
 
     config = config or DPConfig()
     if train is None:
@@ -210,36 +209,60 @@ def train_dp_classifier(config: DPConfig | None = None, train=None, test=None, p
     torch.manual_seed(config.seed)
     model = PrivateMnistCNN(channels=tuple(config.channels), hidden=config.hidden).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    test_images, test_labels = test[0].to(device), test[1].to(device)
+
+    def cross_entropy(network, images, labels):
+        return F.cross_entropy(network(images), labels)
+
+    def scores(network, mean_loss):
+        return {"accuracy": round(accuracy_on(network, test_images, test_labels), 4), "loss": round(mean_loss, 4)}
+
+    return _train_private(model, optimizer, train, config, cross_entropy, scores, desc="DP-SGD",
+                          progress=progress, device=device)
+
+
+def _train_private(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.Tensor, torch.Tensor],
+                   config: DPSGDSettings, loss_of_batch, scores_of_epoch, *, desc: str, progress: bool,
+                   device: str | torch.device) -> DPRun:
+    """The DP-SGD loop of every model here: Opacus's private versions, an epoch at a time, ε after each.
+
+    ``loss_of_batch(model, images, labels)`` is the batch's mean loss (Opacus clips
+    each example's gradient of it); ``scores_of_epoch(model, mean_loss)`` returns the
+    numbers that the epoch's history row records. With ``config.noise_free`` the same
+    loop runs without clipping or noise.
+    """
+    from tqdm.auto import tqdm
+
     loader = _loader(train, config.batch_size, config.seed)
-    engine, sigma = None, 0.0
+    engine, sigma, epsilon = None, 0.0, None
     if not config.noise_free:
         model, optimizer, loader, engine = make_private(model, optimizer, loader, config)
         sigma = float(optimizer.noise_multiplier)
     history, steps = [], 0
     started, cpu_started = time.perf_counter(), time.process_time()
-    # Opacus's hooks on the first layer warn that the images need no gradient: they need none
-    warnings.filterwarnings("ignore", message="Full backward hook is firing")
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        total, count = 0.0, 0
-        for images, labels in tqdm(loader, desc=f"DP-SGD epoch {epoch}", disable=not progress, leave=False):
-            if len(images) == 0:  # Poisson sampling can draw an empty batch; Opacus still steps (noise only)
-                continue
-            images, labels = images.to(device), labels.to(device)
-            loss = F.cross_entropy(model(images), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, count, steps = total + float(loss.detach()) * len(labels), count + len(labels), steps + 1
-        epsilon = None if engine is None else _epsilon(engine, config.delta)
-        accuracy = accuracy_on(model, test[0].to(device), test[1].to(device))
-        history.append({"epoch": epoch, "epsilon": None if epsilon is None else round(epsilon, 3),
-                        "accuracy": round(accuracy, 4), "loss": round(total / max(count, 1), 4),
-                        "seconds": round(time.perf_counter() - started, 1)})
+    with warnings.catch_warnings():
+        # Opacus's hooks on the first layer warn that the images need no gradient: they need none
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            total, count = 0.0, 0
+            for images, labels in tqdm(loader, desc=f"{desc} epoch {epoch}", disable=not progress, leave=False):
+                if len(images) == 0:  # Poisson sampling can draw an empty batch; Opacus still steps (noise only)
+                    continue
+                images, labels = images.to(device), labels.to(device)
+                loss = loss_of_batch(model, images, labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total, count, steps = total + float(loss.detach()) * len(labels), count + len(labels), steps + 1
+            epsilon = None if engine is None else _epsilon(engine, config.delta)
+            history.append({"epoch": epoch, "epsilon": None if epsilon is None else round(epsilon, 3),
+                            **scores_of_epoch(model, total / max(count, 1)),
+                            "seconds": round(time.perf_counter() - started, 1)})
     seconds = time.perf_counter() - started
     plain = model._module if hasattr(model, "_module") else model  # unwrap Opacus's GradSampleModule
-    return DPRun(plain.cpu().eval(), history[-1]["accuracy"], epsilon, sigma, seconds, steps, history,
-                 time.process_time() - cpu_started)
+    return DPRun(plain.cpu().eval(), history[-1].get("accuracy", math.nan), epsilon, sigma, seconds, steps,
+                 history, time.process_time() - cpu_started)
 
 
 # --------------------------------------------------------------------------- a private generator
@@ -272,8 +295,6 @@ def train_dp_cvae(config: DPGeneratorConfig | None = None, train=None, progress:
     Example:
         >>> run = train_dp_cvae(DPGeneratorConfig(epochs=1, subset=512))  # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
-
     from ..data import load_mnist
     from ..losses.vae import negative_elbo
     from ..models import ConditionalVAE
@@ -286,36 +307,14 @@ def train_dp_cvae(config: DPGeneratorConfig | None = None, train=None, progress:
     torch.manual_seed(config.seed)
     model = ConditionalVAE(latent_dim=config.latent_dim, hidden=tuple(config.hidden_units)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    loader = _loader(train, config.batch_size, config.seed)
-    engine, sigma = None, 0.0
-    if not config.noise_free:
-        model, optimizer, loader, engine = make_private(model, optimizer, loader, config)
-        sigma = float(optimizer.noise_multiplier)
-    history, steps = [], 0
-    started, cpu_started = time.perf_counter(), time.process_time()
-    # Opacus's hooks on the first layer warn that the images need no gradient: they need none
-    warnings.filterwarnings("ignore", message="Full backward hook is firing")
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        total, count = 0.0, 0
-        for images, labels in tqdm(loader, desc=f"DP-CVAE epoch {epoch}", disable=not progress, leave=False):
-            if len(images) == 0:
-                continue
-            images, labels = images.to(device), labels.to(device)
-            decoded, mu, logvar = model(images, labels)
-            loss = negative_elbo(decoded, images, mu, logvar, "bernoulli")[0].mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, count, steps = total + float(loss.detach()) * len(labels), count + len(labels), steps + 1
-        epsilon = None if engine is None else _epsilon(engine, config.delta)
-        history.append({"epoch": epoch, "epsilon": None if epsilon is None else round(epsilon, 3),
-                        "negative_elbo": round(total / max(count, 1), 2),
-                        "seconds": round(time.perf_counter() - started, 1)})
-    seconds = time.perf_counter() - started
-    plain = model._module if hasattr(model, "_module") else model
-    return DPRun(plain.cpu().eval(), math.nan, epsilon, sigma, seconds, steps, history,
-                 time.process_time() - cpu_started)
+
+    def elbo_loss(network, images, labels):
+        decoded, mu, logvar = network(images, labels)
+        return negative_elbo(decoded, images, mu, logvar, "bernoulli")[0].mean()
+
+    return _train_private(model, optimizer, train, config, elbo_loss,
+                          lambda network, mean_loss: {"negative_elbo": round(mean_loss, 2)},
+                          desc="DP-CVAE", progress=progress, device=device)
 
 
 @torch.no_grad()
