@@ -1,4 +1,4 @@
-"""Seeding, device selection and the fast/full budget switch.
+"""Seeding, device selection, the fast/full budget switch, and the input contract of a classifier.
 
 Every notebook starts with the same few lines::
 
@@ -12,6 +12,7 @@ it), the full one otherwise.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from dataclasses import dataclass
@@ -149,3 +150,51 @@ def setup(seed: int = 0, device: str = "auto", quiet: bool = False) -> tuple[tor
     if not quiet:
         print(f"device: {resolved} | {budget} | seed: {seed} | torch {torch.__version__}")
     return resolved, budget
+
+
+def check_classifier_inputs(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+                            error: type[ValueError] = ValueError, purpose: str = "using it",
+                            labels_name: str = "labels", range_hint: str = "") -> torch.Tensor:
+    """Check a classifier and a batch for the tools that differentiate through it; return its logits.
+
+    The attacks (``aigc_lessons.robustness``) and the explanations
+    (``aigc_lessons.explain``) need the same things: an ``nn.Module`` in eval mode
+    (dropout and batch norm in training mode change the network at every call),
+    a float ``(B, C, H, W)`` batch with pixels in ``[0, 1]``, ``B`` integer class
+    indices, and a model that returns logits ``(B, num_classes >= 2)``. Raises
+    ``error`` (each tool's own ``ValueError``) saying what to do; ``purpose`` and
+    ``range_hint`` finish its messages.
+
+    Example:
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+        >>> check_classifier_inputs(model, torch.zeros(2, 1, 2, 2), torch.tensor([0, 2])).shape
+        torch.Size([2, 3])
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise error(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if model.training:
+        raise error(f"the model is in training mode (dropout and batch norm change every call); "
+                    f"call model.eval() before {purpose}")
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.dim() != 4:
+        raise error(f"images must be a float tensor (batch, channels, height, width), got "
+                    f"{type(images).__name__} {tuple(getattr(images, 'shape', ()))}")
+    if images.numel() == 0:
+        raise error("images is empty")
+    low, high = float(images.min()), float(images.max())
+    if low < 0.0 or high > 1.0 or not math.isfinite(low + high):
+        raise error(f"images must have pixels in [0, 1], got values in [{low:.3g}, {high:.3g}]; "
+                    f"load them with load_mnist(value_range=(0, 1)){range_hint}")
+    if not isinstance(labels, torch.Tensor) or labels.dtype not in (torch.int64, torch.int32) \
+            or labels.shape != (images.shape[0],):
+        raise error(f"{labels_name} must be an integer tensor of shape ({images.shape[0]},), one class per image, "
+                    f"got {getattr(labels, 'dtype', type(labels).__name__)} {tuple(getattr(labels, 'shape', ()))}")
+    with torch.no_grad():
+        logits = model(images)
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != images.shape[0] \
+            or logits.shape[1] < 2:
+        raise error(f"the model must return logits of shape (batch, num_classes >= 2); it returned "
+                    f"{tuple(getattr(logits, 'shape', ()))} for {images.shape[0]} images")
+    if int(labels.min()) < 0 or int(labels.max()) >= logits.shape[1]:
+        raise error(f"{labels_name} must be class indices in [0, {logits.shape[1] - 1}] (the model has "
+                    f"{logits.shape[1]} outputs), got [{int(labels.min())}, {int(labels.max())}]")
+    return logits

@@ -32,10 +32,10 @@ Example:
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
+
+from ..core import check_classifier_inputs
 
 __all__ = ["METHODS", "ExplanationError", "attribute", "check_explanation_inputs", "completeness_error",
            "integrated_gradients_riemann", "target_scores"]
@@ -68,34 +68,9 @@ def check_explanation_inputs(model: nn.Module, images: torch.Tensor, targets: to
         ...
         aigc_lessons.explain.attributions.ExplanationError: images must be a float tensor (batch, ...
     """
-    if not isinstance(model, nn.Module):
-        raise ExplanationError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if model.training:
-        raise ExplanationError("the model is in training mode (dropout changes the network at every call); "
-                               "call model.eval() before explaining it")
-    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.dim() != 4:
-        raise ExplanationError(f"images must be a float tensor (batch, channels, height, width), got "
-                               f"{type(images).__name__} {tuple(getattr(images, 'shape', ()))}")
-    if images.numel() == 0:
-        raise ExplanationError("images is empty")
-    low, high = float(images.min()), float(images.max())
-    if not (math.isfinite(low) and math.isfinite(high)) or low < 0.0 or high > 1.0:
-        raise ExplanationError(f"images must have pixels in [0, 1], got values in [{low:.3g}, {high:.3g}]; "
-                               "load them with load_mnist(value_range=(0, 1)): the baseline (a black "
-                               "image) and the model's own standardisation assume that range")
-    if not isinstance(targets, torch.Tensor) or targets.dtype not in (torch.int64, torch.int32) \
-            or targets.shape != (images.shape[0],):
-        raise ExplanationError(f"targets must be an integer tensor of shape ({images.shape[0]},), one class "
-                               f"per image, got {getattr(targets, 'dtype', type(targets).__name__)} "
-                               f"{tuple(getattr(targets, 'shape', ()))}")
-    with torch.no_grad():
-        logits = model(images[:1])
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
-        raise ExplanationError(f"the model must return logits (batch, num_classes), got "
-                               f"{tuple(getattr(logits, 'shape', ()))}")
-    if int(targets.min()) < 0 or int(targets.max()) >= logits.shape[1]:
-        raise ExplanationError(f"targets must be class indices in [0, {logits.shape[1] - 1}], got "
-                               f"[{int(targets.min())}, {int(targets.max())}]")
+    check_classifier_inputs(model, images, targets, error=ExplanationError, purpose="explaining it",
+                            labels_name="targets", range_hint=": the baseline (a black image) and the "
+                                                              "model's own standardisation assume that range")
 
 
 def target_scores(model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..core import check_classifier_inputs
+
 __all__ = ["AttackError", "accuracy_under_attack", "accuracy_vs_epsilon", "check_attack_inputs", "fgsm", "pgd",
            "predict"]
 
@@ -81,34 +83,9 @@ def check_attack_inputs(model: nn.Module, images: torch.Tensor, labels: torch.Te
     """
     if epsilon is not None:
         _check_number(epsilon, "epsilon")
-    if not isinstance(model, nn.Module):
-        raise AttackError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if model.training:
-        raise AttackError("the model is in training mode (dropout and batch norm change every call); "
-                          "call model.eval() before attacking it")
-    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.dim() != 4:
-        raise AttackError(f"images must be a float tensor (batch, channels, height, width), got "
-                          f"{type(images).__name__} {tuple(getattr(images, 'shape', ()))}")
-    if images.numel() == 0:
-        raise AttackError("images is empty")
-    low, high = float(images.min()), float(images.max())
-    if low < 0.0 or high > 1.0 or not math.isfinite(low + high):
-        raise AttackError(f"images must have pixels in [0, 1], got values in [{low:.3g}, {high:.3g}]; "
-                          "load them with load_mnist(value_range=(0, 1)) and put any normalisation "
-                          "inside the model, so that epsilon is measured in pixel units")
-    if not isinstance(labels, torch.Tensor) or labels.dtype not in (torch.int64, torch.int32) \
-            or labels.shape != (images.shape[0],):
-        raise AttackError(f"labels must be an integer tensor of shape ({images.shape[0]},), got "
-                          f"{getattr(labels, 'dtype', type(labels).__name__)} {tuple(getattr(labels, 'shape', ()))}")
-    with torch.no_grad():
-        logits = model(images)
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != images.shape[0] \
-            or logits.shape[1] < 2:
-        raise AttackError(f"the model must return logits of shape (batch, num_classes >= 2); it returned "
-                          f"{tuple(getattr(logits, 'shape', ()))} for {images.shape[0]} images")
-    if int(labels.min()) < 0 or int(labels.max()) >= logits.shape[1]:
-        raise AttackError(f"labels must be class indices in [0, {logits.shape[1] - 1}] (the model has "
-                          f"{logits.shape[1]} outputs), got [{int(labels.min())}, {int(labels.max())}]")
+    logits = check_classifier_inputs(model, images, labels, error=AttackError, purpose="attacking it",
+                                     range_hint=" and put any normalisation inside the model, so that "
+                                                "epsilon is measured in pixel units")
     rows = logits.sum(dim=1)
     if bool((logits >= 0).all() and (logits <= 1).all() and torch.allclose(rows, torch.ones_like(rows), atol=1e-4)):
         raise AttackError("the model returns probabilities (each row sums to 1), not logits: the attack's "
