@@ -255,6 +255,43 @@ def test_attack_on_identical_sets_is_chance_and_on_memorised_noise_is_near_perfe
     assert 0 <= result.tpr_at(0.01) <= 1
 
 
+def _digit_like_images(count: int, seed: int) -> torch.Tensor:
+    """Blurred random strokes in [0, 1]: structured like digits, so a small VAE can fit and memorise them."""
+    generator = torch.Generator().manual_seed(seed)
+    images = (torch.rand(count, 1, 7, 7, generator=generator) > 0.6).float()
+    return nn.functional.interpolate(images, size=(28, 28), mode="bilinear", align_corners=False).clamp(0, 1)
+
+
+def test_generator_attack_finds_the_members_of_an_overfitted_vae():
+    from aigc_lessons.privacy import OverfitVaeSetting, generator_membership_attack, train_overfit_vae
+
+    members = (_digit_like_images(32, seed=0), torch.zeros(32, dtype=torch.long))
+    non_members = (_digit_like_images(32, seed=1), torch.zeros(32, dtype=torch.long))
+    vae = train_overfit_vae(members[0], OverfitVaeSetting(epochs=150, batch_size=16, hidden=(128,),
+                                                          latent_dim=4), seed=0)
+    result = generator_membership_attack(vae, members, non_members)
+    assert result.auc > 0.75, f"a VAE trained 150 epochs on 32 images should be caught, AUC {result.auc:.3f}"
+    assert result.member_loss < result.non_member_loss, "members should have the lower negative ELBO"
+    again = generator_membership_attack(vae, members, non_members)
+    assert again.auc == result.auc, "the ELBO samples are seeded: the same attack gives the same AUC"
+    assert generator_membership_attack(vae, members, members).auc == pytest.approx(0.5)
+
+
+def test_generator_attack_refuses_bad_input():
+    from aigc_lessons.models import VAE, ConditionalVAE
+    from aigc_lessons.privacy import generator_membership_attack, per_example_negative_elbo
+
+    images, labels = torch.rand(6, 1, 28, 28), torch.zeros(6, dtype=torch.long)
+    with pytest.raises(PrivacyError, match="one label per image"):
+        generator_membership_attack(VAE(latent_dim=2), (images, labels[:5]), (images, labels))
+    with pytest.raises(PrivacyError, match=r"\[0, 1\]"):
+        generator_membership_attack(VAE(latent_dim=2), (images * 255, labels), (images, labels))
+    with pytest.raises(PrivacyError, match="conditional"):
+        per_example_negative_elbo(ConditionalVAE(latent_dim=2, hidden=(8,)), images)
+    with pytest.raises(PrivacyError, match="samples"):
+        per_example_negative_elbo(VAE(latent_dim=2), images, samples=0)
+
+
 # --------------------------------------------------------------------------- the shipped weights
 
 def test_shipped_dp_cards_record_their_privacy_and_agree_with_the_recipes():

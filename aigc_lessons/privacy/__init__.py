@@ -8,7 +8,8 @@ The Responsible AIGC part's privacy and memorisation chapters call these:
   linkage and homogeneity attacks.
 * :mod:`.dp_training`: DP-SGD with Opacus on an MNIST classifier and on a
   conditional VAE whose samples train a classifier.
-* :mod:`.membership`: the loss-threshold membership-inference attack and its ROC AUC.
+* :mod:`.membership`: the loss-threshold membership-inference attack and its ROC AUC,
+  against classifiers (cross-entropy) and VAEs (negative ELBO).
 
 Example:
     >>> from aigc_lessons.privacy import exponential_mechanism_probabilities
@@ -25,8 +26,9 @@ from .dp_training import (DELTA, DPConfig, DPGeneratorConfig, DPRun, accuracy_on
 from .mechanisms import (PrivacyError, advanced_composition, check_delta, check_epsilon, check_sensitivity,
                          empirical_privacy_loss, exponential_mechanism, exponential_mechanism_probabilities,
                          laplace_log_density, laplace_mechanism, laplace_privacy_loss, sequential_composition)
-from .membership import (AttackResult, copy_check, member_split, membership_attack, per_example_loss,
-                         train_overfit_classifier)
+from .membership import (ELBO_SAMPLES, AttackResult, OverfitVaeSetting, attack_from_losses, copy_check,
+                         generator_membership_attack, member_split, membership_attack, per_example_loss,
+                         per_example_negative_elbo, train_overfit_classifier, train_overfit_vae)
 
 __all__ = [
     "CARE_HOME_NAME", "PLANTED_NAME", "QUASI_IDENTIFIERS", "generalise_table", "generalise_value",
@@ -37,4 +39,6 @@ __all__ = [
     "empirical_privacy_loss", "exponential_mechanism", "exponential_mechanism_probabilities",
     "laplace_log_density", "laplace_mechanism", "laplace_privacy_loss", "sequential_composition",
     "AttackResult", "copy_check", "member_split", "membership_attack", "per_example_loss", "train_overfit_classifier",
+    "ELBO_SAMPLES", "OverfitVaeSetting", "attack_from_losses", "generator_membership_attack",
+    "per_example_negative_elbo", "train_overfit_vae",
 ]

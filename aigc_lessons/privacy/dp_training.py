@@ -153,9 +153,9 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: tor
     if problems:
         raise PrivacyError(f"this model cannot be trained with DP-SGD: {problems}; replace batch norm with "
                            f"group norm (opacus.validators.ModuleValidator.fix does it)")
-    engine = PrivacyEngine(accountant=config.accountant)
     with warnings.catch_warnings():  # Opacus warns about secure RNG: this is a lesson, not a deployment
         warnings.simplefilter("ignore")
+        engine = PrivacyEngine(accountant=config.accountant)
         model, optimizer, loader = engine.make_private_with_epsilon(
             module=model, optimizer=optimizer, data_loader=loader, target_epsilon=config.target_epsilon,
             target_delta=config.delta, epochs=config.epochs, max_grad_norm=config.max_grad_norm)

@@ -15,6 +15,16 @@ what the attack gains in practice is usually far less.
 * :func:`train_overfit_classifier`: the augmentation chapter's small classifier
   trained long on ``size`` images only (the memorising model).
 * :func:`member_split`: members and non-members drawn the same way for each model.
+
+The same attack against a *generator* (Hayes et al., 2019; Hilprecht et al., 2019):
+a VAE's negative ELBO is an upper bound on ``-log p(x)``, the model's own density
+of the image, pixel by pixel, so a VAE that memorised its training images gives
+them a much lower negative ELBO than unseen images.
+
+* :func:`per_example_negative_elbo`, :func:`generator_membership_attack`: the
+  ELBO-threshold attack (a fixed, seeded number of ELBO samples per image).
+* :func:`train_overfit_vae`: the VAE chapter's ``VAE`` trained many epochs on
+  ``size`` images (the memorising generator).
 """
 
 from __future__ import annotations
@@ -69,6 +79,29 @@ class AttackResult:
         return float(np.interp(fpr, self.false_positive_rate, self.true_positive_rate))
 
 
+def attack_from_losses(member_losses: torch.Tensor, non_member_losses: torch.Tensor) -> AttackResult:
+    """The threshold attack on given per-example losses: score ``-loss`` (higher = more likely a member).
+
+    Example:
+        >>> attack_from_losses(torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0])).auc
+        1.0
+    """
+    from ..metrics.images import roc_auc
+
+    member_losses, non_member_losses = torch.as_tensor(member_losses), torch.as_tensor(non_member_losses)
+    if member_losses.dim() != 1 or non_member_losses.dim() != 1 or not len(member_losses) \
+            or not len(non_member_losses):
+        raise PrivacyError(f"need two non-empty 1-D tensors of losses, got shapes {tuple(member_losses.shape)} "
+                           f"and {tuple(non_member_losses.shape)}")
+    if not (torch.isfinite(member_losses).all() and torch.isfinite(non_member_losses).all()):
+        raise PrivacyError("the losses must be finite; a NaN or infinite loss means a diverged model")
+    scores = -torch.cat([member_losses, non_member_losses])
+    is_member = torch.cat([torch.ones(len(member_losses)), torch.zeros(len(non_member_losses))])
+    auc, fpr, tpr = roc_auc(scores, is_member)
+    return AttackResult(auc, fpr, tpr, float((tpr - fpr).max()), float(member_losses.median()),
+                        float(non_member_losses.median()))
+
+
 def membership_attack(model: nn.Module, members: tuple[torch.Tensor, torch.Tensor],
                       non_members: tuple[torch.Tensor, torch.Tensor]) -> AttackResult:
     """Run the loss-threshold attack: score ``-loss`` (higher = more likely a member).
@@ -78,15 +111,120 @@ def membership_attack(model: nn.Module, members: tuple[torch.Tensor, torch.Tenso
         >>> result.auc  # doctest: +SKIP
         0.93
     """
-    from ..metrics.images import roc_auc
+    return attack_from_losses(per_example_loss(model, *members), per_example_loss(model, *non_members))
 
-    member_losses = per_example_loss(model, *members)
-    non_member_losses = per_example_loss(model, *non_members)
-    scores = -torch.cat([member_losses, non_member_losses])
-    is_member = torch.cat([torch.ones(len(member_losses)), torch.zeros(len(non_member_losses))])
-    auc, fpr, tpr = roc_auc(scores, is_member)
-    return AttackResult(auc, fpr, tpr, float((tpr - fpr).max()), float(member_losses.median()),
-                        float(non_member_losses.median()))
+
+ELBO_SAMPLES = 8  # latent draws per image for the attack's negative ELBO (the same seeded draws for every set)
+
+
+@torch.no_grad()
+def per_example_negative_elbo(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None,
+                              samples: int = ELBO_SAMPLES, seed: int = 0, batch_size: int = 500) -> torch.Tensor:
+    """Negative ELBO (nats) of each image under a VAE, averaged over ``samples`` seeded latent draws.
+
+    ``labels`` are used only by a conditional VAE (which then needs them). The
+    latent noise comes from a generator seeded with ``seed``, drawn in the order of
+    the images, so two sets of the same size see exactly the same noise: members and
+    non-members are scored alike. Shape ``(N,)``; the model is left as it was.
+
+    Example:
+        >>> from aigc_lessons.models import VAE
+        >>> per_example_negative_elbo(VAE(latent_dim=2), torch.rand(3, 1, 28, 28)).shape
+        torch.Size([3])
+        >>> per_example_negative_elbo(VAE(latent_dim=2), torch.rand(3, 1, 28, 28), torch.zeros(2))
+        Traceback (most recent call last):
+        ...
+        aigc_lessons.privacy.mechanisms.PrivacyError: need one label per image: 3 images, labels of shape (2,)
+    """
+    from ..losses.vae import negative_elbo
+
+    check_unit_images(images)
+    if labels is not None and tuple(labels.shape) != (len(images),):
+        raise PrivacyError(f"need one label per image: {len(images)} images, labels of shape {tuple(labels.shape)}")
+    conditional = getattr(model, "num_classes", 0) > 0
+    if conditional and labels is None:
+        raise PrivacyError(f"{type(model).__name__} is conditional: pass the labels of the images")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise PrivacyError(f"samples must be a positive integer, got {samples!r}")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(device)
+        extra = (labels[start:start + batch_size].to(device),) if conditional else ()
+        mu, logvar = model.encode(x, *extra)
+        total = torch.zeros(len(x), device=device)
+        for _ in range(samples):
+            z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator).to(device)
+            total += negative_elbo(model.decode(z, *extra), x, mu, logvar, model.likelihood, 1.0,
+                                   model.variance)[0]
+        losses.append((total / samples).cpu())
+    model.train(was_training)
+    return torch.cat(losses)
+
+
+def generator_membership_attack(model: nn.Module, members: tuple[torch.Tensor, torch.Tensor],
+                                non_members: tuple[torch.Tensor, torch.Tensor], samples: int = ELBO_SAMPLES,
+                                seed: int = 0) -> AttackResult:
+    """The ELBO-threshold attack on a VAE: "member" when the image's negative ELBO is below ``τ``.
+
+    ``members`` and ``non_members`` are ``(images, labels)`` pairs as :func:`member_split`
+    returns them; the labels are used by a conditional VAE only. Its ``member_loss`` and
+    ``non_member_loss`` are the median negative ELBOs (nats per image).
+
+    Example:
+        >>> result = generator_membership_attack(vae, members, non_members)  # doctest: +SKIP
+        >>> result.auc  # doctest: +SKIP
+        0.9
+    """
+    return attack_from_losses(per_example_negative_elbo(model, *members, samples=samples, seed=seed),
+                              per_example_negative_elbo(model, *non_members, samples=samples, seed=seed))
+
+
+@dataclass
+class OverfitVaeSetting:
+    """The memorising VAE: the VAE chapter's 784-400-20 network, Adam, no binarization, many epochs.
+
+    ``binarize=False``: the decoder sees the same grey values of the same images at
+    every epoch (dynamic binarization would add noise, a regulariser).
+    """
+
+    epochs: int = 360  # 3 600 steps on 500 images: as many as 3 epochs of the 60 000
+    batch_size: int = 50
+    lr: float = 1e-3
+    latent_dim: int = 20
+    hidden: tuple[int, ...] = (400,)
+
+
+def train_overfit_vae(images: torch.Tensor, setting: OverfitVaeSetting | None = None, seed: int = 0,
+                      steps: int | None = None) -> nn.Module:
+    """A :class:`~aigc_lessons.models.VAE` trained by ``train_vae`` on ``images`` (in [0, 1]) for long.
+
+    With ``steps`` given, it trains that many Adam steps instead of ``setting.epochs``
+    epochs (rounded up to whole epochs): the full-data model of the study takes as
+    many steps on 60 000 images as the memorising one takes on 500.
+
+    Example:
+        >>> vae = train_overfit_vae(torch.rand(20, 1, 28, 28), OverfitVaeSetting(epochs=2, batch_size=10))
+        >>> vae.training, vae.latent_dim
+        (False, 20)
+    """
+    from ..models import VAE
+    from ..train.vae import VaeConfig, train_vae
+
+    setting = setting or OverfitVaeSetting()
+    check_unit_images(images)
+    epochs = setting.epochs
+    if steps is not None:
+        epochs = max(1, -(-steps // -(-len(images) // setting.batch_size)))
+    torch.manual_seed(seed)
+    model = VAE(latent_dim=setting.latent_dim, hidden=tuple(setting.hidden))
+    config = VaeConfig(epochs=epochs, batch_size=setting.batch_size, lr=setting.lr, binarize=False, seed=seed,
+                       log_every=10**9)
+    train_vae(model, images, config, device="cpu", progress=False)
+    return model.eval()
 
 
 def member_split(train, test, count: int, seed: int = 0):
