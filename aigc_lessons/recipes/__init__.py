@@ -28,7 +28,6 @@ new family is one new module here, not an edit of several lists.
 from __future__ import annotations
 
 import pkgutil
-import sys
 import time
 from importlib import import_module
 
@@ -103,7 +102,17 @@ def retrain(name: str, fast: bool | None = None, device: str = "auto", save: boo
 
 
 def main(argv: list[str] | None = None) -> int:
-    names = (argv if argv is not None else sys.argv[1:]) or sorted(RECIPES)
+    """``python -m aigc_lessons.recipes [NAME ...]``: retrain and save the named weights (all without names)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m aigc_lessons.recipes",
+                                     description="Retrain shipped weights in their full setting and save them "
+                                                 "with their model cards (every recipe when no name is given).")
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"recipes: {', '.join(sorted(RECIPES))}")
+    names = parser.parse_args(argv).names or sorted(RECIPES)
+    unknown = [name for name in names if name not in RECIPES]
+    if unknown:  # before any training: a typo must not cost the runs before it
+        parser.error(f"no recipe named {', '.join(map(repr, unknown))}; known: {', '.join(sorted(RECIPES))}")
     for name in names:
         print(f"training {name} (full setting) ...", flush=True)
         retrain(name, fast=False, save=True)
