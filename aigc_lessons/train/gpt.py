@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -226,6 +227,39 @@ def evaluate_loss(model: nn.Module, ids, max_tokens: int | None = None,
     return {"nats": nats, "bits": nats / math.log(2), "tokens": count}
 
 
+def train_on_schedule(optimizer: torch.optim.Optimizer, batches, config, take_step: Callable[[tuple], dict],
+                      validate: Callable[[], dict | None], *, desc: str, progress: bool) -> History:
+    """The loop of the text models: the schedule's learning rate before every step, a validation after every epoch.
+
+    ``config`` has ``steps``, ``eval_every``, ``log_every`` and the schedule's
+    settings (:func:`learning_rate`); an epoch is ``eval_every`` steps. ``take_step(batch)``
+    is one optimisation step returning its losses; ``validate()`` returns the numbers of
+    the validation row (or ``None`` for no row), which gets ``epoch``, ``step`` and
+    ``train_seconds`` (time spent training so far, the validations excluded).
+    """
+    history = History()
+    updates, validation_seconds, started = 0, 0.0, time.perf_counter()
+
+    def step(batch):
+        nonlocal updates
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(updates, config)
+        updates += 1
+        return take_step(batch)
+
+    def on_epoch_end(epoch: int) -> None:
+        nonlocal validation_seconds
+        validation_started = time.perf_counter()
+        train_seconds = validation_started - started - validation_seconds
+        numbers = validate()
+        validation_seconds += time.perf_counter() - validation_started
+        if numbers is not None:
+            history.rows.append({"epoch": epoch, "step": updates, **numbers, "train_seconds": train_seconds})
+
+    return fit(step, batches, config.steps // config.eval_every, log_every=config.log_every,
+               on_epoch_end=on_epoch_end, history=history, progress=progress, desc=desc)
+
+
 def train_gpt(model: nn.Module, train_ids, config: GptConfig | None = None, *, validation_ids=None,
               device: str | torch.device = "auto", progress: bool = True) -> History:
     """Train a :class:`~aigc_lessons.models.GPT` on a 1-D sequence of token ids.
@@ -255,29 +289,17 @@ def train_gpt(model: nn.Module, train_ids, config: GptConfig | None = None, *, v
     optimizer = gpt_optimizer(model, config)
     batches = RandomTextBlocks(train_ids.to(device), block, config.batch_size, config.eval_every,
                                config.seed)
-    history = History()
-    updates, evaluation_seconds, started = 0, 0.0, time.perf_counter()
 
-    def step(batch):
-        nonlocal updates
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(updates, config)
-        updates += 1
-        return gpt_step(model, optimizer, *batch, grad_clip=config.grad_clip,
-                        precision=config.precision)
-
-    def on_epoch_end(epoch: int) -> None:
-        nonlocal evaluation_seconds
+    def validate() -> dict | None:
         if validation_ids is None:
-            return
-        evaluation_started = time.perf_counter()
-        train_seconds = evaluation_started - started - evaluation_seconds
+            return None
         result = evaluate_loss(model, validation_ids, config.eval_tokens)
-        evaluation_seconds += time.perf_counter() - evaluation_started
-        history.rows.append({"epoch": epoch, "step": updates, "val_nats": result["nats"],
-                             "val_bits": result["bits"], "train_seconds": train_seconds})
+        return {"val_nats": result["nats"], "val_bits": result["bits"]}
 
-    fit(step, batches, config.steps // config.eval_every, log_every=config.log_every,
-        on_epoch_end=on_epoch_end, history=history, progress=progress, desc="GPT")
+    history = train_on_schedule(
+        optimizer, batches, config,
+        lambda batch: gpt_step(model, optimizer, *batch, grad_clip=config.grad_clip,
+                               precision=config.precision),
+        validate, desc="GPT", progress=progress)
     model.eval()
     return history

@@ -18,7 +18,6 @@ and measures the validation loss and exact-match accuracy every ``eval_every`` s
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import asdict, dataclass
 
 import torch
@@ -28,8 +27,8 @@ from torch.nn import functional as F
 from ..core import get_device, seed_everything
 from ..family import Option, check_settings
 from ..text.translation_task import CharTokenizer
-from .gpt import GPT_RULES, check_schedule, gpt_optimizer, learning_rate
-from .loop import History, fit
+from .gpt import GPT_RULES, check_schedule, gpt_optimizer, train_on_schedule
+from .loop import History
 
 
 @dataclass
@@ -216,28 +215,15 @@ def train_seq2seq(model: nn.Module, task, source_tokenizer: CharTokenizer,
                                  model.target_length, config.batch_size, config.eval_every,
                                  config.seed, device)
     validation = task.examples("validation", config.eval_examples)
-    history = History()
-    updates, evaluation_seconds, started = 0, 0.0, time.perf_counter()
 
-    def step(batch):
-        nonlocal updates
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(updates, config)
-        updates += 1
-        return seq2seq_step(model, optimizer, *batch, grad_clip=config.grad_clip,
-                            label_smoothing=config.label_smoothing)
-
-    def on_epoch_end(epoch: int) -> None:
-        nonlocal evaluation_seconds
-        evaluation_started = time.perf_counter()
-        train_seconds = evaluation_started - started - evaluation_seconds
+    def validate() -> dict:
         result = evaluate_translation(model, validation, source_tokenizer, target_tokenizer)
-        evaluation_seconds += time.perf_counter() - evaluation_started
-        history.rows.append({"epoch": epoch, "step": updates, "val_nats": result["nats"],
-                             "val_exact_match": result["exact_match"],
-                             "train_seconds": train_seconds})
+        return {"val_nats": result["nats"], "val_exact_match": result["exact_match"]}
 
-    fit(step, batches, config.steps // config.eval_every, log_every=config.log_every,
-        on_epoch_end=on_epoch_end, history=history, progress=progress, desc="seq2seq")
+    history = train_on_schedule(
+        optimizer, batches, config,
+        lambda batch: seq2seq_step(model, optimizer, *batch, grad_clip=config.grad_clip,
+                                   label_smoothing=config.label_smoothing),
+        validate, desc="seq2seq", progress=progress)
     model.eval()
     return history
