@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..family import Option, check_settings
+
 GENERATORS = ("gan_mlp_mnist", "dcgan_mnist", "cgan_mnist", "vae_mnist", "ddpm_mnist")
 """The shipped MNIST generators the chapter attacks (names of :mod:`aigc_lessons.pretrained`)."""
 
@@ -113,9 +115,21 @@ class DetectorCNN(nn.Module):
         return self.head(self.features(images)).squeeze(1)
 
 
+DETECTOR_RULES = {
+    "epochs": Option(5, minimum=1),
+    "batch_size": Option(64, minimum=1),
+    "lr": Option(1e-3, above=0.0),
+    "channels": Option(16, minimum=1),
+    "seed": Option(0, minimum=0),
+}
+
+
 @dataclass
 class DetectorConfig:
-    """How a detector trains: epochs over the real + generated training digits, batch size, Adam's lr."""
+    """How a detector trains: epochs over the real + generated training digits, batch size, Adam's lr.
+
+    Every setting is checked against :data:`DETECTOR_RULES` on creation.
+    """
 
     epochs: int = 5
     batch_size: int = 64
@@ -124,12 +138,7 @@ class DetectorConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for key in ("epochs", "batch_size", "channels"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key} must be a positive integer, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        check_settings(asdict(self), DETECTOR_RULES)
 
 
 def train_detector(real: torch.Tensor, generated: torch.Tensor, config: DetectorConfig | None = None
