@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
 
-from aigc_lessons.checks.privacy import check_exponential_probabilities, check_membership_auc, check_smallest_group
+from aigc_lessons.checks.privacy import (check_exponential_probabilities, check_gaussian_noise_scale,
+                                         check_membership_auc, check_smallest_group)
 
 
 def _probabilities(utilities, sensitivity, epsilon):
@@ -62,3 +64,22 @@ def test_membership_check_passes_the_solution_and_catches_the_flipped_sign():
     result = check_membership_auc(lambda m, n: 1 - _auc(m, n))
     assert not result.passed and any("1 - AUC" in problem for problem in result.messages)
     assert check_membership_auc(lambda m, n: None).status == "not attempted"
+
+
+def _bisection_sigma(sensitivity, epsilon, delta):
+    from aigc_lessons.privacy import gaussian_delta
+
+    low, high = 1e-9, 100.0 * sensitivity
+    for _ in range(200):
+        middle = (low + high) / 2
+        low, high = (middle, high) if gaussian_delta(middle, sensitivity, epsilon) > delta else (low, middle)
+    return high
+
+
+def test_gaussian_check_passes_a_bisection_and_names_the_textbook_rule_and_a_broken_guarantee():
+    assert check_gaussian_noise_scale(_bisection_sigma).passed
+    textbook = check_gaussian_noise_scale(lambda s, e, d: s * math.sqrt(2 * math.log(1.25 / d)) / e)
+    assert not textbook.passed and any("textbook rule" in message for message in textbook.messages)
+    halved = check_gaussian_noise_scale(lambda s, e, d: _bisection_sigma(s, e, d) / 2)
+    assert not halved.passed and any("not (ε, δ)-DP" in message for message in halved.messages)
+    assert check_gaussian_noise_scale(lambda s, e, d: None).status == "not attempted"

@@ -114,3 +114,42 @@ def check_membership_auc(learner_fn, exercise: str = "privacy-ex-4") -> CheckRes
             continue
         passed += 1
     return report(exercise, problems, partial=passed / len(cases))
+
+
+def check_gaussian_noise_scale(learner_fn, exercise: str = "privacy-ex-7") -> CheckResult:
+    """Check ``learner_fn(sensitivity, epsilon, delta)`` returns the smallest σ with ``gaussian_delta(σ) <= δ``.
+
+    A σ whose δ is too large breaks the guarantee; one more than 1% above the smallest
+    wastes accuracy. The textbook rule ``Δ sqrt(2 ln(1.25 / δ)) / ε`` is named when it is
+    what came back.
+    """
+    from ..privacy.mechanisms import gaussian_delta, gaussian_noise_scale
+
+    cases = ((1.0, 1.0, 1e-5), (1.0, 10.0, 1e-5), (2.0, 0.5, 1e-6), (0.1, 3.0, 1e-3))
+    problems: list[str] = []
+    passed = 0
+    for sensitivity, epsilon, delta in cases:
+        label = f"Δ = {sensitivity}, ε = {epsilon}, δ = {delta:g}"
+        value, problem = call_learner(learner_fn, label, sensitivity, epsilon, delta,
+                                      returns="a noise scale σ > 0", expect_number=True)
+        if problem:
+            problems.append(problem)
+            continue
+        if not math.isfinite(value) or value <= 0:
+            problems.append(f"{label}: σ must be a finite number > 0, got {value!r}")
+            continue
+        smallest = gaussian_noise_scale(sensitivity, epsilon, delta)
+        reached = gaussian_delta(value, sensitivity, epsilon)
+        if reached > delta * (1 + 1e-6):
+            problems.append(f"{label}: σ = {value:.4g} gives δ = {reached:.3g} > {delta:g}, so the release "
+                            f"is not (ε, δ)-DP; σ must grow until gaussian_delta falls to δ")
+            continue
+        if value > smallest * 1.01:
+            textbook = sensitivity * math.sqrt(2 * math.log(1.25 / delta)) / epsilon
+            hint = (" (that is the textbook rule Δ sqrt(2 ln(1.25/δ)) / ε: safe for ε < 1 but not the "
+                    "smallest; search σ with gaussian_delta instead)") if math.isclose(value, textbook,
+                                                                                      rel_tol=1e-3) else ""
+            problems.append(f"{label}: σ = {value:.4g} is private but not the smallest, {smallest:.4g}{hint}")
+            continue
+        passed += 1
+    return report(exercise, problems, partial=passed / len(cases))

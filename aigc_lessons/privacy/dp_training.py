@@ -16,8 +16,9 @@ optimizer and data loader into their private versions and, given a target
   accountant's ε after every epoch.
 * :func:`train_dp_cvae`: the book's :class:`~aigc_lessons.models.ConditionalVAE`
   trained with DP-SGD; :func:`synthetic_training_accuracy` trains a classifier on
-  its samples only (``aigc_lessons.augmentation.train_classifier``) and scores it
-  on the real test digits.
+  the samples of a conditional generator only (``aigc_lessons.augmentation.train_classifier``)
+  and scores it on the real test digits. :mod:`.mean_embedding` makes a private
+  generator without DP-SGD.
 
 Everything released from the private model (its weights, its samples) is as
 private as the model: post-processing cannot lose privacy.
@@ -317,23 +318,15 @@ def train_dp_cvae(config: DPGeneratorConfig | None = None, train=None, progress:
                           desc="DP-CVAE", progress=progress, device=device)
 
 
-@torch.no_grad()
-def cvae_samples(model: nn.Module, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``per_class`` mean images in [0, 1] of each digit from a conditional VAE, and their labels."""
-    if per_class < 1:
-        raise PrivacyError(f"per_class must be a positive integer, got {per_class}")
-    labels = torch.arange(model.num_classes).repeat_interleave(per_class)
-    images = model.sample(labels, generator=torch.Generator().manual_seed(seed))
-    return images.cpu().clamp(0, 1), labels
-
-
 def synthetic_training_accuracy(model: nn.Module, per_class: int = 1000, steps: int = 1500, seed: int = 0,
                                 test=None) -> dict:
     """Train the augmentation chapter's small classifier on the generator's samples only; score on real test.
 
     The usual test of a private generator ("train on synthetic, test on real"):
     the classifier never sees a real digit, so its accuracy measures how much of
-    what tells digits apart the private generator kept.
+    what tells digits apart the private generator kept. ``model`` is any conditional
+    generator of the book: its ``sample_for_evaluation`` gives ``per_class`` images of
+    each digit (labels ``i % 10``), drawn from ``seed``.
 
     Example:
         >>> synthetic_training_accuracy(model, per_class=10, steps=5)["accuracy"]  # doctest: +SKIP
@@ -341,7 +334,11 @@ def synthetic_training_accuracy(model: nn.Module, per_class: int = 1000, steps: 
     from ..augmentation import ClassifierConfig, evaluate_classifier, train_classifier
     from ..data import load_mnist
 
-    images, labels = cvae_samples(model, per_class, seed)
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
+        raise PrivacyError(f"per_class must be a positive integer, got {per_class!r}")
+    images, labels = model.sample_for_evaluation(10 * per_class, torch.Generator().manual_seed(seed))
+    if labels is None:
+        raise PrivacyError(f"{type(model).__name__} is unconditional: a classifier needs labelled samples")
     classifier = train_classifier(images, labels, ClassifierConfig(steps=steps, batch_size=128), seed=seed)
     if test is None:
         data = load_mnist("test")
