@@ -21,7 +21,9 @@ The package has one module per concern; every public name is re-exported here, s
 * :mod:`~aigc_lessons.text.translation_task`: the generated number-words-to-digits task.
 
 :mod:`~aigc_lessons.text.attention_maps` (the attention weights of a trained GPT) reads the
-model's layers, so it is imported from its own path and not re-exported here.
+model's layers, and :mod:`~aigc_lessons.text.decoding_study` (the decoding chapter's study
+and its record) runs the shipped model, so both are imported from their own paths and not
+re-exported here.
 
 Example:
     >>> vocab = CharVocab.from_text("to be, or not to be")
