@@ -193,6 +193,14 @@ def describe_hardware() -> str:
     return f"CPU {platform.processor() or platform.machine()} ({cores} cores, {torch.get_num_threads()} threads), torch {torch.__version__}"
 
 
+def describe_machine() -> dict:
+    """The machine and its load, as a dict: for the JSON records of the book's studies."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "loadavg_1_5_15": [round(value, 2) for value in load]}
+
+
 def save(
     name: str,
     model: nn.Module,

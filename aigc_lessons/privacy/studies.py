@@ -16,22 +16,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
+from ..pretrained import describe_machine
 from .dp_training import DELTA, DPConfig, config_dict, train_dp_classifier
 from .mechanisms import PrivacyError
-
-
-def _machine() -> dict:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "loadavg_1_5_15": [round(value, 2) for value in load]}
 
 
 # Without clipping the gradients are larger than the clipped, noisy mean DP-SGD steps with:
@@ -55,7 +46,7 @@ def dp_sweep(epsilons: tuple = (1.0, 3.0, 8.0, None), base: DPConfig | None = No
     base = base or DPConfig()
     record = {"command": "python -m aigc_lessons.privacy sweep", "delta": base.delta,
               "setting": {key: value for key, value in config_dict(base).items() if key != "target_epsilon"},
-              "machine": _machine(), "rows": []}
+              "machine": describe_machine(), "rows": []}
     for epsilon in epsilons:
         lr = base.lr if epsilon is not None else no_privacy_lr
         config = DPConfig(**{**config_dict(base), "target_epsilon": epsilon, "lr": lr,
@@ -179,7 +170,7 @@ def membership_study(size: int = 500, steps: int = 2000, seed: int = 0, out: str
                      "rows": [row for row in previous.get("rows", []) if row["model"].startswith(("vae", "cvae"))]}
     else:
         generator = generator_membership_study(size, seed=seed, progress=progress)
-    record = {**classifier, "generator": generator["generator"], "machine": _machine(), "date": _today(),
+    record = {**classifier, "generator": generator["generator"], "machine": describe_machine(), "date": _today(),
               "rows": classifier_rows + generator["rows"]}
     if generator["generator"] is None:
         del record["generator"]

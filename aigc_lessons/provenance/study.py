@@ -12,13 +12,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
-import torch
-
+from ..pretrained import describe_machine
 from .detection import GENERATORS, DetectorConfig, check_generator, cross_generator_study, real_digits
 from .watermark import amplitude_sweep, watermark_study
 
@@ -26,13 +23,6 @@ FULL_SETTING = {"train_count": 3000, "test_count": 1500, "epochs": 5, "ddpm_step
 """Per generator: 3 000 real + 3 000 generated digits train a detector for 5 epochs, 1 500 + 1 500
 evaluate it (``ddpm_mnist`` sampled with 10 DDIM steps, its card's default); the watermark study uses 4 000 real test digits (half calibrate the threshold)."""
 FAST_SETTING = {"train_count": 150, "test_count": 100, "epochs": 4, "ddpm_steps": 4, "watermark_images": 1000}
-
-
-def _machine() -> dict:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "loadavg_1_5_15": [round(value, 2) for value in load]}
 
 
 def full_study(setting: dict | None = None, generators: tuple[str, ...] = GENERATORS, seed: int = 0,
@@ -58,7 +48,7 @@ def full_study(setting: dict | None = None, generators: tuple[str, ...] = GENERA
     sweep = amplitude_sweep(images)
     record = {"command": "python -m aigc_lessons.provenance study", "source": "aigc_lessons.provenance",
               "date": datetime.date.today().isoformat(), "seed": seed, "setting": setting,
-              "machine": _machine(), "detector_seconds": round(detector_seconds, 1),
+              "machine": describe_machine(), "detector_seconds": round(detector_seconds, 1),
               "seconds": round(time.perf_counter() - started, 1),
               "detectors": detectors, "watermark": watermark, "amplitude_sweep": sweep}
     if out is not None:
