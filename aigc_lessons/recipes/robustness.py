@@ -42,6 +42,20 @@ REFERENCE_EPSILONS = [0.05, 0.1, 0.2, 0.3]
 HELD_OUT = 1000  # the last training digits, never trained on: the early stop's check batch comes from here
 
 
+def training_config(setting: dict) -> AdversarialTrainingConfig:
+    """The adversarial training of ``setting`` (``ROBUST_MNIST`` or a variant): the recipe's and the benchmark's."""
+    return AdversarialTrainingConfig(
+        epsilon=setting["epsilon"], step_ratio=setting["step_ratio"], random_start=setting["random_start"],
+        epochs=setting["epochs"], batch_size=setting["batch_size"], lr_max=setting["lr"],
+        epsilon_warmup_epochs=setting["epsilon_warmup_epochs"], check_steps=setting["check_steps"],
+        overfit_drop=setting["overfit_drop"], seed=setting["seed"])
+
+
+def model_kwargs(setting: dict) -> dict:
+    """The :class:`RobustMnistCNN` arguments of ``setting`` (what the card's ``model.kwargs`` holds)."""
+    return {"channels": list(setting["channels"]), "hidden": setting["hidden"], "num_classes": 10}
+
+
 def robust_mnist(budget: Budget, device: torch.device, progress: bool = True) -> RecipeResult:
     """FGSM-RS adversarial training at epsilon = 0.3, early stopped on PGD-20; the card scores it."""
     from .. import pretrained
@@ -51,16 +65,11 @@ def robust_mnist(budget: Budget, device: torch.device, progress: bool = True) ->
     count = len(train) - HELD_OUT if setting["subset"] is None else setting["subset"]
     images, labels = train.images[:count], train.labels[:count]
     check = slice(len(train) - HELD_OUT, len(train) - HELD_OUT + setting["check_images"])
-    config = AdversarialTrainingConfig(
-        epsilon=setting["epsilon"], step_ratio=setting["step_ratio"], random_start=setting["random_start"],
-        epochs=setting["epochs"], batch_size=setting["batch_size"], lr_max=setting["lr"],
-        epsilon_warmup_epochs=setting["epsilon_warmup_epochs"], check_steps=setting["check_steps"],
-        overfit_drop=setting["overfit_drop"], seed=setting["seed"])
-    kwargs = {"channels": list(setting["channels"]), "hidden": setting["hidden"], "num_classes": 10}
+    kwargs = model_kwargs(setting)
     torch.manual_seed(setting["seed"])
     model = RobustMnistCNN(**kwargs).to(device)
-    result = train_adversarial(model, images, labels, train.images[check], train.labels[check], config,
-                               progress=progress)
+    result = train_adversarial(model, images, labels, train.images[check], train.labels[check],
+                               training_config(setting), progress=progress)
     model = result.model.eval()
 
     evaluation_started = time.perf_counter()
