@@ -44,6 +44,19 @@ def _hardware_note() -> str:
     return f"{torch.get_num_threads()} torch threads"
 
 
+def _run_fields(run) -> dict:
+    """What every private run's card records about how it ran: times, load, threads, history."""
+    return {"training_seconds": round(run.seconds, 1), "training_cpu_seconds": round(run.cpu_seconds, 1),
+            "loadavg_after": [round(value, 2) for value in os.getloadavg()], "threads": _hardware_note(),
+            "history": run.history}
+
+
+def _synthetic_metrics(utility: dict) -> dict:
+    """A private generator's score on its card: a classifier trained on its samples, tested on real digits."""
+    return {"synthetic_trained_test_accuracy": utility["accuracy"], "synthetic_images": utility["samples"],
+            "classifier": f"augmentation.train_classifier, {utility['steps']} steps, batch 128"}
+
+
 def dp_classifier_mnist(budget: Budget, device: torch.device, progress: bool = True) -> RecipeResult:
     """DP-SGD to ε = 3 at δ = 1e-5; returns the model and a card with its test accuracy and ε."""
     setting = {**DP_CLASSIFIER_MNIST, **DP_CLASSIFIER_FAST} if budget.fast else dict(DP_CLASSIFIER_MNIST)
@@ -59,11 +72,7 @@ def dp_classifier_mnist(budget: Budget, device: torch.device, progress: bool = T
         "privacy": {"epsilon": run.epsilon, "delta": config.delta, "accountant": config.accountant,
                     "noise_multiplier": round(run.noise_multiplier, 4), "max_grad_norm": config.max_grad_norm,
                     "sampling": "Poisson, rate batch_size / N", "steps": run.steps},
-        "training_seconds": round(run.seconds, 1),
-        "training_cpu_seconds": round(run.cpu_seconds, 1),
-        "loadavg_after": [round(value, 2) for value in os.getloadavg()],
-        "threads": _hardware_note(),
-        "history": run.history,
+        **_run_fields(run),
         "metrics": {"test_accuracy": round(run.accuracy, 4), "test_images": 10000},
     }
     return RecipeResult(run.model, kwargs, card)
@@ -87,14 +96,8 @@ def dp_cvae_mnist(budget: Budget, device: torch.device, progress: bool = True) -
         "privacy": {"epsilon": run.epsilon, "delta": config.delta, "accountant": config.accountant,
                     "noise_multiplier": round(run.noise_multiplier, 4), "max_grad_norm": config.max_grad_norm,
                     "sampling": "Poisson, rate batch_size / N", "steps": run.steps},
-        "training_seconds": round(run.seconds, 1),
-        "training_cpu_seconds": round(run.cpu_seconds, 1),
-        "loadavg_after": [round(value, 2) for value in os.getloadavg()],
-        "threads": _hardware_note(),
-        "history": run.history,
-        "metrics": {"synthetic_trained_test_accuracy": utility["accuracy"], "synthetic_images": utility["samples"],
-                    "classifier": f"augmentation.train_classifier, {utility['steps']} steps, batch 128",
-                    "negative_elbo_last_epoch": run.history[-1]["negative_elbo"]},
+        **_run_fields(run),
+        "metrics": {**_synthetic_metrics(utility), "negative_elbo_last_epoch": run.history[-1]["negative_elbo"]},
     }
     return RecipeResult(run.model, kwargs, card)
 
@@ -117,15 +120,9 @@ def dp_merf_mnist(budget: Budget, device: torch.device, progress: bool = True) -
         "privacy": {"epsilon": run.epsilon, "delta": config.delta, "mechanism": "Gaussian, analytic calibration "
                     "(Balle and Wang 2018), L2 sensitivity 1 (add or remove one example)",
                     "noise_sigma": round(run.noise_multiplier, 4), "releases": 1},
-        "training_seconds": round(run.seconds, 1),
-        "training_cpu_seconds": round(run.cpu_seconds, 1),
+        **_run_fields(run),
         "release_seconds": run.history[0]["seconds"],
-        "loadavg_after": [round(value, 2) for value in os.getloadavg()],
-        "threads": _hardware_note(),
-        "history": run.history,
-        "metrics": {"synthetic_trained_test_accuracy": utility["accuracy"], "synthetic_images": utility["samples"],
-                    "classifier": f"augmentation.train_classifier, {utility['steps']} steps, batch 128",
-                    "embedding_distance_last": run.history[-1]["embedding_distance"]},
+        "metrics": {**_synthetic_metrics(utility), "embedding_distance_last": run.history[-1]["embedding_distance"]},
     }
     return RecipeResult(run.model, kwargs, card)
 
