@@ -150,7 +150,7 @@ def gaussian_noise_scale(sensitivity: float, epsilon: float, delta: float) -> fl
 
     Example:
         >>> round(gaussian_noise_scale(1.0, 1.0, 1e-5), 3)  # the textbook rule gives 4.845
-        3.73
+        3.731
     """
     sensitivity, epsilon, delta = check_sensitivity(sensitivity), check_epsilon(epsilon), check_delta(delta)
     low, high = 1e-6 * sensitivity, sensitivity
