@@ -369,6 +369,17 @@ def test_private_release_is_the_noisy_class_mean_and_proportions():
         private_class_embeddings(images * 2, labels, features, 1.0, 1e-5, num_classes=4)
 
 
+def test_release_noise_is_unpredictable_unless_a_seed_is_given():
+    from aigc_lessons.privacy import RandomFourierFeatures, private_class_embeddings
+
+    features = RandomFourierFeatures(784, 20, length_scale=10.0, seed=0)
+    images, labels = torch.rand(20, 1, 28, 28), torch.arange(10).repeat(2)
+    releases = [private_class_embeddings(images, labels, features, 1.0, 1e-5, seed=seed).class_means
+                for seed in (None, None, 3, 3)]
+    assert not torch.equal(releases[0], releases[1])  # fresh secret seeds: nobody can subtract the noise
+    assert torch.equal(releases[2], releases[3])  # a known seed: reproducible, and for teaching only
+
+
 def test_dp_merf_training_lowers_the_embedding_distance_and_returns_a_conditional_generator():
     from aigc_lessons.privacy import MerfConfig, train_dp_merf
 

@@ -29,6 +29,7 @@ counts give the class proportions, the noisy sums divided by them the class mean
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -111,12 +112,17 @@ class PrivateEmbedding:
 
 @torch.no_grad()
 def private_class_embeddings(images: torch.Tensor, labels: torch.Tensor, features: RandomFourierFeatures,
-                             epsilon: float, delta: float, num_classes: int = 10, seed: int = 0,
+                             epsilon: float, delta: float, num_classes: int = 10, seed: int | None = None,
                              batch_size: int = 5000) -> PrivateEmbedding:
     """Release the sum of ``v(x, y) = [φ(x) ⊗ e_y, e_y] / sqrt(2)`` with Gaussian noise: ``(ε, δ)``-DP.
 
     Each ``v`` has norm 1, so the sum's sensitivity to adding or removing one
     example is 1. Class proportions and means are computed from the noisy sum only.
+
+    The guarantee assumes nobody can predict the noise. With ``seed=None`` (the default)
+    the noise generator is seeded from the operating system's secure source and the seed
+    is kept nowhere; a given ``seed`` makes the release reproducible, as the book's runs
+    are, and anyone who knows it can subtract the noise.
 
     Example:
         >>> phi = RandomFourierFeatures(784, 50, 10.0)
@@ -139,7 +145,7 @@ def private_class_embeddings(images: torch.Tensor, labels: torch.Tensor, feature
         sums.index_add_(0, batch_labels, features(images[start:start + batch_size].to(device)).double())
         counts += torch.bincount(batch_labels, minlength=num_classes).double()
     sigma = gaussian_noise_scale(1.0, epsilon, delta)
-    noise = torch.Generator(device=device).manual_seed(seed)
+    noise = torch.Generator(device=device).manual_seed(secrets.randbits(63) if seed is None else seed)
     noisy_sums = sums / math.sqrt(2) + sigma * torch.randn(sums.shape, generator=noise, dtype=sums.dtype,
                                                            device=device)
     noisy_counts = counts / math.sqrt(2) + sigma * torch.randn(counts.shape, generator=noise,
@@ -178,6 +184,7 @@ def train_dp_merf(config: MerfConfig | None = None, train=None, progress: bool =
     check_unit_images(train[0], "training images")
     started, cpu_started = time.perf_counter(), time.process_time()
     features = RandomFourierFeatures(28 * 28, config.features, config.length_scale, config.seed).to(device)
+    # A seeded release, so that the shipped weights can be retrained exactly: see private_class_embeddings
     release = private_class_embeddings(train[0], train[1], features, config.target_epsilon, config.delta,
                                        seed=config.seed + 1)
     release_seconds = time.perf_counter() - started
