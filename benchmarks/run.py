@@ -705,7 +705,7 @@ def bench_private_generators(quick: bool, device) -> Section:
     from aigc_lessons.privacy import (DPGeneratorConfig, MerfConfig, synthetic_training_accuracy,
                                       train_dp_cvae, train_dp_merf)
     from aigc_lessons.recipes import RECIPES
-    from aigc_lessons.recipes.privacy import SCORING_KEYS
+    from aigc_lessons.recipes.privacy import generator_config
 
     section = Section(
         "Privacy: private generators",
@@ -721,11 +721,9 @@ def bench_private_generators(quick: bool, device) -> Section:
             ("dp_merf_mnist", MerfConfig, train_dp_merf, 1.0)]
     for name, config_class, train, epsilon in runs:
         setting = RECIPES[name].setting(fast=quick)
-        fields = {key: value for key, value in setting.items() if key not in SCORING_KEYS}
-        fields = {key: tuple(value) if isinstance(value, list) else value for key, value in fields.items()}
         if epsilon is not None:
-            fields["target_epsilon"] = epsilon
-        config = config_class(**fields)
+            setting["target_epsilon"] = epsilon
+        config = generator_config(setting, config_class)
         run = train(config, device=device)
         utility = synthetic_training_accuracy(run.model, per_class=setting["synthetic_per_class"],
                                               steps=setting["classifier_steps"], seed=config.seed)
@@ -742,19 +740,17 @@ def bench_robustness(quick: bool, device) -> Section:
     """FGSM-RS adversarial training of ``robust_mnist``'s network: images/s and time to PGD-20 >= 85% (check batch)."""
     from aigc_lessons.models.robust_classifier import RobustMnistCNN
     from aigc_lessons.recipes import full_setting
-    from aigc_lessons.recipes.robustness import HELD_OUT, model_kwargs, training_config
+    from aigc_lessons.recipes.robustness import model_kwargs, training_config, training_split
     from aigc_lessons.robustness import train_adversarial
 
     setting = full_setting("robust_mnist")
     if quick:
         setting.update(epochs=1, subset=5000)
-    train = load_mnist("train", device=device)
-    count = setting["subset"] or len(train) - HELD_OUT
-    check = slice(len(train) - HELD_OUT, len(train) - HELD_OUT + setting["check_images"])
+    split = training_split(setting, device)
+    count = len(split[0])
     torch.manual_seed(setting["seed"])
     started = time.perf_counter()
-    result = train_adversarial(RobustMnistCNN(**model_kwargs(setting)).to(device), train.images[:count],
-                               train.labels[:count], train.images[check], train.labels[check],
+    result = train_adversarial(RobustMnistCNN(**model_kwargs(setting)).to(device), *split,
                                training_config(setting), progress=False)
     reached = next((row["seconds"] for row in result.epochs if row["check_pgd_accuracy"] >= 0.85), None)
     section = Section(

@@ -454,3 +454,14 @@ def test_copy_check_puts_the_real_reference_first_and_measures_a_generator():
     assert [row["model"] for row in rows] == ["real MNIST test digits", "vae_mnist"]  # classifiers skipped
     assert all(0 < row["min"] <= row["median"] for row in rows)
     assert 0 <= rows[1]["closer_than_any_test_digit"] <= 1
+
+
+@pytest.mark.parametrize("name", ["dp_cvae_mnist", "dp_merf_mnist"])
+def test_private_generator_recipes_run_in_fast_mode(name):
+    from aigc_lessons.core import Budget
+    from aigc_lessons.recipes import RECIPES
+
+    result = RECIPES[name](Budget(fast=True), torch.device("cpu"), progress=False)
+    assert result.card["training"] == RECIPES[name].setting(fast=True)
+    assert 0 <= result.card["metrics"]["synthetic_trained_test_accuracy"] <= 1
+    assert result.card["privacy"]["epsilon"] <= 10.0 + 0.01

@@ -241,3 +241,13 @@ def test_latent_inversion_raises_the_target_confidence_and_pixel_inversion_reuse
     assert score_inversion(classifier, pixels)["confidence"] > before["confidence"]
     with pytest.raises(AttackError, match="classes must be"):
         invert_in_pixels(classifier, [10])
+
+
+def test_robust_mnist_recipe_runs_in_fast_mode_and_its_card_names_its_split():
+    """The recipe end to end (the card is written after training, so a slip there shows only when it runs)."""
+    from aigc_lessons.core import Budget
+    from aigc_lessons.recipes import RECIPES
+
+    result = RECIPES["robust_mnist"](Budget(fast=True), torch.device("cpu"), progress=False)
+    assert result.card["data"].startswith("MNIST, 2000 training images; check batch: 100 held")
+    assert 0 <= result.card["metrics"]["pgd20_accuracy"] <= result.card["metrics"]["clean_accuracy"] <= 1

@@ -44,6 +44,12 @@ def _hardware_note() -> str:
     return f"{torch.get_num_threads()} torch threads"
 
 
+def generator_config(setting: dict, config_class: type):
+    """The training config of a private generator's ``setting``: the scoring keys dropped, lists as tuples."""
+    return config_class(**{key: tuple(value) if isinstance(value, list) else value
+                           for key, value in setting.items() if key not in SCORING_KEYS})
+
+
 def _run_fields(run) -> dict:
     """What every private run's card records about how it ran: times, load, threads, history."""
     return {"training_seconds": round(run.seconds, 1), "training_cpu_seconds": round(run.cpu_seconds, 1),
@@ -81,8 +87,7 @@ def dp_classifier_mnist(budget: Budget, device: torch.device, progress: bool = T
 def dp_cvae_mnist(budget: Budget, device: torch.device, progress: bool = True) -> RecipeResult:
     """DP-SGD conditional VAE to ε = 10 at δ = 1e-5; the card holds the train-on-synthetic accuracy."""
     setting = {**DP_CVAE_MNIST, **DP_CVAE_FAST} if budget.fast else dict(DP_CVAE_MNIST)
-    fields = {key: value for key, value in setting.items() if key not in SCORING_KEYS}
-    config = DPGeneratorConfig(**{**fields, "hidden_units": tuple(fields["hidden_units"])})
+    config = generator_config(setting, DPGeneratorConfig)
     run = train_dp_cvae(config, progress=progress, device=device)
     utility = synthetic_training_accuracy(run.model, per_class=setting["synthetic_per_class"],
                                           steps=setting["classifier_steps"], seed=config.seed)
@@ -105,7 +110,7 @@ def dp_cvae_mnist(budget: Budget, device: torch.device, progress: bool = True) -
 def dp_merf_mnist(budget: Budget, device: torch.device, progress: bool = True) -> RecipeResult:
     """DP-MERF at ε = 10, δ = 1e-5: one Gaussian release, then a generator fitted to it; scored as above."""
     setting = {**DP_MERF_MNIST, **DP_MERF_FAST} if budget.fast else dict(DP_MERF_MNIST)
-    config = MerfConfig(**{key: value for key, value in setting.items() if key not in SCORING_KEYS})
+    config = generator_config(setting, MerfConfig)
     run = train_dp_merf(config, progress=progress, device=device)
     utility = synthetic_training_accuracy(run.model, per_class=setting["synthetic_per_class"],
                                           steps=setting["classifier_steps"], seed=config.seed)

@@ -51,6 +51,14 @@ def training_config(setting: dict) -> AdversarialTrainingConfig:
         overfit_drop=setting["overfit_drop"], seed=setting["seed"])
 
 
+def training_split(setting: dict, device) -> tuple[torch.Tensor, ...]:
+    """Training images and labels (``subset`` of them, or all but the held-out ones) and the check batch."""
+    train = load_mnist("train", device=device)
+    count = len(train) - HELD_OUT if setting["subset"] is None else setting["subset"]
+    check = slice(len(train) - HELD_OUT, len(train) - HELD_OUT + setting["check_images"])
+    return train.images[:count], train.labels[:count], train.images[check], train.labels[check]
+
+
 def model_kwargs(setting: dict) -> dict:
     """The :class:`RobustMnistCNN` arguments of ``setting`` (what the card's ``model.kwargs`` holds)."""
     return {"channels": list(setting["channels"]), "hidden": setting["hidden"], "num_classes": 10}
@@ -61,15 +69,11 @@ def robust_mnist(budget: Budget, device: torch.device, progress: bool = True) ->
     from .. import pretrained
 
     setting = {**ROBUST_MNIST, **FAST} if budget.fast else dict(ROBUST_MNIST)
-    train = load_mnist("train", device=device)
-    count = len(train) - HELD_OUT if setting["subset"] is None else setting["subset"]
-    images, labels = train.images[:count], train.labels[:count]
-    check = slice(len(train) - HELD_OUT, len(train) - HELD_OUT + setting["check_images"])
-    kwargs = model_kwargs(setting)
+    images, labels, check_images, check_labels = training_split(setting, device)
+    config, kwargs = training_config(setting), model_kwargs(setting)
     torch.manual_seed(setting["seed"])
     model = RobustMnistCNN(**kwargs).to(device)
-    result = train_adversarial(model, images, labels, train.images[check], train.labels[check],
-                               training_config(setting), progress=progress)
+    result = train_adversarial(model, images, labels, check_images, check_labels, config, progress=progress)
     model = result.model.eval()
 
     evaluation_started = time.perf_counter()
